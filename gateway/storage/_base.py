@@ -1,0 +1,112 @@
+"""The object-store contract and its error tree.
+
+Every store (local folder today, S3 later) speaks this protocol, so the engine and
+the API never know where bytes live::
+
+    StorageError                 (never raised itself)
+    ├── InvalidKey               a key that could escape the store or clash with its files
+    ├── InvalidRange             a byte range outside the object
+    ├── ObjectNotFound           no object at that key
+    └── StorageConfigError       a storage URL this build cannot open
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "DEFAULT_CONTENT_TYPE",
+    "InvalidKey",
+    "InvalidRange",
+    "ObjectNotFound",
+    "ObjectStore",
+    "StorageConfigError",
+    "StorageError",
+    "StoredObject",
+]
+
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+
+class StorageError(Exception):
+    """Base of the storage error tree; see the module docstring."""
+
+
+class InvalidKey(StorageError, ValueError):
+    pass
+
+
+class InvalidRange(StorageError, ValueError):
+    pass
+
+
+class ObjectNotFound(StorageError, LookupError):
+    pass
+
+
+class StorageConfigError(StorageError, ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """What a store knows about one object: its hash travels with it, never recomputed."""
+
+    key: str
+    sha256: str
+    bytes: int
+    content_type: str = DEFAULT_CONTENT_TYPE
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """Async object storage. Byte ranges follow HTTP: ``end`` is inclusive."""
+
+    async def put_stream(
+        self,
+        key: str,
+        chunks: AsyncIterable[builtins.bytes],
+        *,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+        metadata: Mapping[str, str] | None = None,
+    ) -> StoredObject:
+        """Store all of ``chunks`` at ``key`` atomically: all or nothing, even on a crash."""
+        ...
+
+    async def put_bytes(
+        self,
+        key: str,
+        data: builtins.bytes,
+        *,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+        metadata: Mapping[str, str] | None = None,
+    ) -> StoredObject: ...
+
+    def get_stream(
+        self, key: str, *, start: int | None = None, end: int | None = None
+    ) -> AsyncIterator[builtins.bytes]:
+        """Bytes ``start..end`` (inclusive, like HTTP Range); raises on first iteration."""
+        ...
+
+    async def head(self, key: str) -> StoredObject | None: ...
+
+    def local_path(self, key: str) -> Path | None:
+        """The object's file when the store is a local folder (for zero-copy responses)."""
+        ...
+
+    async def signed_url(self, key: str, expires_s: int) -> str | None:
+        """A URL a client can fetch without credentials, or None when the store has none."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove the object; deleting a missing key is not an error."""
+        ...
+
+    async def list(self, prefix: str = "") -> builtins.list[str]:
+        """Keys starting with ``prefix`` (a string prefix, like S3), sorted."""
+        ...

@@ -1,0 +1,256 @@
+"""``FileStore``: objects as files under one folder, with a JSON sidecar for metadata.
+
+A put streams into a hidden temp file next to its destination, hashing as it goes,
+then fsyncs and renames it into place, so a reader or a crash never sees half an
+object. The sidecar records the inode it describes; if a crash lands between the two
+renames the sidecar no longer matches and :meth:`FileStore.head` rehashes the file.
+All file I/O runs in worker threads, one hop per chunk batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import stat
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ._base import DEFAULT_CONTENT_TYPE, InvalidKey, InvalidRange, ObjectNotFound, StoredObject
+from ._keys import SIDECAR_SUFFIX, validate_key
+
+__all__ = ["FileStore"]
+
+_CHUNK = 1 << 20
+
+
+class FileStore:
+    """An :class:`~gateway.storage.ObjectStore` on the local filesystem."""
+
+    def __init__(self, root: Path | str, *, chunk_size: int = _CHUNK) -> None:
+        self.root = Path(root).absolute()
+        self._chunk = chunk_size
+
+    def __repr__(self) -> str:
+        return f"FileStore({str(self.root)!r})"
+
+    def _path(self, key: str) -> Path:
+        return self.root / validate_key(key)
+
+    async def put_stream(
+        self,
+        key: str,
+        chunks: AsyncIterable[builtins.bytes],
+        *,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+        metadata: Mapping[str, str] | None = None,
+    ) -> StoredObject:
+        path = self._path(key)
+        pending = await asyncio.to_thread(_Pending, path)
+        try:
+            buffer = bytearray()
+            async for chunk in chunks:
+                buffer += chunk
+                if len(buffer) >= self._chunk:
+                    batch, buffer = buffer, bytearray()
+                    await asyncio.to_thread(pending.write, batch)
+            if buffer:
+                await asyncio.to_thread(pending.write, buffer)
+            return await asyncio.to_thread(pending.commit, key, content_type, dict(metadata or {}))
+        except BaseException:
+            pending.abort()
+            raise
+
+    async def put_bytes(
+        self,
+        key: str,
+        data: builtins.bytes,
+        *,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+        metadata: Mapping[str, str] | None = None,
+    ) -> StoredObject:
+        async def one() -> AsyncIterator[builtins.bytes]:
+            yield data
+
+        return await self.put_stream(key, one(), content_type=content_type, metadata=metadata)
+
+    async def get_stream(
+        self, key: str, *, start: int | None = None, end: int | None = None
+    ) -> AsyncIterator[builtins.bytes]:
+        path = self._path(key)
+        file = await asyncio.to_thread(_open_object, path, key)
+        try:
+            first, last = _resolve_range(start, end, os.fstat(file.fileno()).st_size)
+            await asyncio.to_thread(file.seek, first)
+            remaining = last - first + 1
+            while remaining > 0:
+                data = await asyncio.to_thread(file.read, min(self._chunk, remaining))
+                if not data:
+                    break
+                remaining -= len(data)
+                yield data
+        finally:
+            file.close()
+
+    async def head(self, key: str) -> StoredObject | None:
+        return await asyncio.to_thread(self._head, key)
+
+    def _head(self, key: str) -> StoredObject | None:
+        path = self._path(key)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        side = _read_sidecar(path)
+        sha, size = side.get("sha256"), st.st_size
+        if not sha or side.get("ino") != st.st_ino or side.get("bytes") != size:
+            try:  # no sidecar, or one left by a crash between the two renames
+                sha, size = _hash_file(path)
+            except FileNotFoundError:
+                return None
+        return StoredObject(
+            key=key,
+            sha256=sha,
+            bytes=size,
+            content_type=str(side.get("content_type") or DEFAULT_CONTENT_TYPE),
+            metadata=dict(side.get("metadata") or {}),
+        )
+
+    def local_path(self, key: str) -> Path | None:
+        path = self._path(key)
+        return path if path.is_file() else None
+
+    async def signed_url(self, key: str, expires_s: int) -> str | None:
+        validate_key(key)
+        return None
+
+    async def delete(self, key: str) -> None:
+        path = self._path(key)
+        await asyncio.to_thread(_unlink_all, path, _sidecar(path))
+
+    async def list(self, prefix: str = "") -> builtins.list[str]:
+        return await asyncio.to_thread(self._list, prefix)
+
+    def _list(self, prefix: str) -> builtins.list[str]:
+        if "\\" in prefix or prefix.startswith("/") or ".." in prefix.split("/"):
+            raise InvalidKey(f"invalid key prefix {prefix!r}")
+        base = self.root / prefix.rpartition("/")[0]
+        keys = []
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for name in filenames:
+                if name.startswith(".") or name.endswith(SIDECAR_SUFFIX):
+                    continue
+                key = Path(dirpath, name).relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    keys.append(key)
+        return sorted(keys)
+
+
+class _Pending:
+    """A temp file being filled; :meth:`commit` renames it into place."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        token = secrets.token_hex(8)
+        self.tmp = path.with_name(f".{path.name}.{token}.tmp")
+        self.meta_tmp = path.with_name(f".{path.name}.{token}.meta.tmp")
+        self.file: BinaryIO = open(self.tmp, "xb")  # noqa: SIM115 - closed in commit/abort
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes | bytearray) -> None:
+        self.file.write(data)
+        self.hash.update(data)
+        self.size += len(data)
+
+    def commit(self, key: str, content_type: str, metadata: dict[str, str]) -> StoredObject:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        inode = os.fstat(self.file.fileno()).st_ino
+        self.file.close()
+        sha = self.hash.hexdigest()
+        side = {
+            "sha256": sha,
+            "bytes": self.size,
+            "content_type": content_type,
+            "metadata": metadata,
+            "ino": inode,
+        }
+        with open(self.meta_tmp, "xb") as f:
+            f.write(json.dumps(side, sort_keys=True).encode())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(self.tmp, self.path)
+        os.replace(self.meta_tmp, _sidecar(self.path))
+        _fsync_dir(self.path.parent)
+        return StoredObject(key, sha, self.size, content_type, metadata)
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self.file.close()
+        _unlink_all(self.tmp, self.meta_tmp)
+
+
+def _resolve_range(start: int | None, end: int | None, size: int) -> tuple[int, int]:
+    """Inclusive ``(first, last)`` like HTTP Range; ``last = first - 1`` means empty."""
+    if start is None and end is None:
+        return 0, size - 1
+    first = 0 if start is None else start
+    last = size - 1 if end is None else min(end, size - 1)
+    if first < 0 or (end is not None and end < first) or first >= size:
+        raise InvalidRange(f"range {start}-{end} is outside an object of {size} bytes")
+    return first, last
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def _open_object(path: Path, key: str) -> BinaryIO:
+    try:
+        file = open(path, "rb")  # noqa: SIM115 - closed by the caller
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise ObjectNotFound(f"no object at key {key!r}") from None
+    return file
+
+
+def _read_sidecar(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(_sidecar(path).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _hash_file(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        while block := f.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest(), size
+
+
+def _unlink_all(*paths: Path) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make the renames durable; Windows cannot open a directory, and needs not."""
+    if os.name == "nt":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,319 @@
+"""The wire contract between the SDK and the gateway.
+
+The gateway's request and response bodies *are* these models, so the SDK and the
+server cannot drift. Money travels as decimal strings (``"0.4000"``) and is held
+as integer micro-USD on the server. Everything here is plain pydantic: no I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+__all__ = [
+    "Adjustment",
+    "Attempt",
+    "AttemptStatus",
+    "Job",
+    "JobCreate",
+    "JobStatus",
+    "LintWarning",
+    "Model",
+    "ModelCapabilities",
+    "ModelPrice",
+    "Output",
+    "Page",
+    "Problem",
+    "ProblemField",
+    "Quote",
+    "RouteCandidate",
+    "Shot",
+    "ShotDefaults",
+    "ShotParams",
+    "ShotPlan",
+    "ShotSpec",
+    "ShotStatus",
+    "StructuredPrompt",
+    "Usd",
+]
+
+MAX_PROMPT_CHARS = 4000
+MAX_SHOTS = 64
+
+#: A USD amount: accepted as a number or a decimal string, always sent as a string.
+Usd = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=14, decimal_places=6),
+    PlainSerializer(lambda d: format(d.normalize(), "f"), return_type=str, when_used="json"),
+]
+
+JobStatus = Literal["queued", "running", "succeeded", "partially_succeeded", "failed", "canceled"]
+ShotStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
+AttemptStatus = Literal[
+    "pending", "submitted", "running", "fetching", "succeeded", "failed", "canceled", "unknown"
+]
+Prefer = Literal["quality", "cost", "speed"]
+NormalizeMode = Literal["snap", "strict"]
+
+_Text = Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
+_AspectRatio = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,2}:[1-9][0-9]{0,2}$")]
+_Resolution = Annotated[str, Field(pattern=r"^([1-9][0-9]{2,3}p|4k)$")]
+_Kind = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+_ModelId = Annotated[str, Field(pattern=r"^(auto|[a-z0-9][a-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._:/-]*)$")]
+_MediaRef = Annotated[str, Field(min_length=1, max_length=8_000_000)]
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StructuredPrompt(_Wire):
+    """A prompt in parts; the gateway orders and joins them per model dialect."""
+
+    subject: _Text | None = None
+    action: _Text | None = None
+    environment: _Text | None = None
+    lighting: _Text | None = None
+    style: _Text | None = None
+    camera: _Text | None = None
+    mood: _Text | None = None
+    negative: _Text | None = None
+    dialogue: _Text | None = None
+
+
+class ShotDefaults(_Wire):
+    """Storyboard-level values a shot inherits unless it sets its own."""
+
+    duration_s: Annotated[float, Field(gt=0, le=120)] | None = None
+    aspect_ratio: _AspectRatio | None = None
+    resolution: _Resolution | None = None
+    fps: Annotated[int, Field(ge=1, le=120)] | None = None
+    audio: bool | None = None
+    model: _ModelId | None = None
+    prefer: Prefer | None = None
+    normalize: NormalizeMode | None = None
+
+
+class ShotSpec(_Wire):
+    """One shot as the client asks for it."""
+
+    name: Annotated[str, Field(max_length=200)] | None = None
+    kind: _Kind = "broll"
+    prompt: _Text | StructuredPrompt
+    negative: _Text | None = None
+    duration_s: Annotated[float, Field(gt=0, le=120)] | None = None
+    aspect_ratio: _AspectRatio | None = None
+    resolution: _Resolution | None = None
+    fps: Annotated[int, Field(ge=1, le=120)] | None = None
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] | None = None
+    audio: bool | None = None
+    image: _MediaRef | None = None
+    last_frame: _MediaRef | None = None
+    model: _ModelId | None = None
+    prefer: Prefer | None = None
+    max_cost_usd: Usd | None = None
+    normalize: NormalizeMode | None = None
+
+
+class JobCreate(_Wire):
+    """``POST /v1/jobs`` and ``POST /v1/quote``: a storyboard of shots."""
+
+    shots: Annotated[list[ShotSpec], Field(min_length=1, max_length=MAX_SHOTS)]
+    style: _Text | None = None
+    negative: _Text | None = None
+    defaults: ShotDefaults | None = None
+    assemble: bool = False
+    webhook_url: Annotated[str, Field(pattern=r"^https?://", max_length=2048)] | None = None
+    metadata: Annotated[dict[str, Annotated[str, Field(max_length=500)]], Field(max_length=32)] = (
+        Field(default_factory=dict)
+    )
+
+
+# --- plans and quotes ---------------------------------------------------------------
+
+
+class LintWarning(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class Adjustment(BaseModel):
+    """One parameter the gateway changed to fit the model, and why."""
+
+    field: str
+    requested: Any
+    applied: Any
+    message: str
+
+
+class RouteCandidate(BaseModel):
+    model: str
+    status: Literal["selected", "fallback", "skipped"]
+    reason: str | None = None
+
+
+class ShotParams(BaseModel):
+    """The parameters actually sent to the model, after normalization."""
+
+    duration_s: float
+    aspect_ratio: str
+    resolution: str
+    fps: int
+    seed: int | None = None
+    audio: bool = False
+    width: int
+    height: int
+
+
+class ShotPlan(BaseModel):
+    index: int
+    kind: str
+    model: str
+    route: list[RouteCandidate]
+    prompt_sent: str
+    negative_sent: str | None = None
+    lint: list[LintWarning] = Field(default_factory=list)
+    params: ShotParams
+    adjustments: list[Adjustment] = Field(default_factory=list)
+    estimate_usd: Usd
+
+
+class Quote(BaseModel):
+    shots: list[ShotPlan]
+    total_usd: Usd
+    warnings: list[LintWarning] = Field(default_factory=list)
+
+
+# --- jobs, shots, attempts -------------------------------------------------------------
+
+
+class Output(BaseModel):
+    sha256: str
+    bytes: int
+    duration_s: float | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    codec: str | None = None
+    content_url: str
+
+
+class Attempt(BaseModel):
+    id: str
+    number: int
+    model: str
+    status: AttemptStatus
+    backend_job_id: str | None = None
+    progress: float | None = None
+    queue_position: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Shot(BaseModel):
+    id: str
+    job_id: str
+    index: int
+    name: str | None = None
+    kind: str
+    status: ShotStatus
+    model: str
+    prompt: str | StructuredPrompt
+    plan: ShotPlan
+    progress: float | None = None
+    attempts: list[Attempt] = Field(default_factory=list)
+    output: Output | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    estimate_usd: Usd
+    cost_usd: Usd | None = None
+
+
+class Job(BaseModel):
+    id: str
+    status: JobStatus
+    created_at: datetime
+    updated_at: datetime
+    shots: list[Shot]
+    assemble: bool = False
+    final: Output | None = None
+    final_error: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    estimate_usd: Usd
+    cost_usd: Usd | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in ("succeeded", "partially_succeeded", "failed", "canceled")
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """A page of a list; pass ``next_cursor`` back as ``cursor`` for the next one."""
+
+    data: list[T]
+    next_cursor: str | None = None
+
+
+# --- models ---------------------------------------------------------------------------
+
+
+class ModelCapabilities(BaseModel):
+    modes: list[Literal["t2v", "i2v", "flf2v"]]
+    durations: list[float] | None = None
+    duration_range: tuple[float, float] | None = None
+    resolutions: list[str]
+    aspect_ratios: list[str]
+    fps: list[int]
+    audio: bool = False
+    negative_prompt: bool = False
+    seed: bool = False
+    camera_control: bool = False
+    max_prompt_chars: int
+
+
+class ModelPrice(BaseModel):
+    per_second_usd: dict[str, Usd] = Field(default_factory=dict)
+    per_video_usd: Usd | None = None
+    audio_per_second_usd: Usd | None = None
+    confirmed: bool = True
+
+
+class Model(BaseModel):
+    id: str
+    adapter: str
+    vendor_model: str
+    description: str | None = None
+    capabilities: ModelCapabilities
+    price: ModelPrice
+    configured: bool
+    reason: str | None = None
+
+
+# --- errors ---------------------------------------------------------------------------
+
+
+class ProblemField(BaseModel):
+    field: str
+    message: str
+    allowed: Any | None = None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, plus a stable ``code`` and per-field errors."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    code: str
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[ProblemField] = Field(default_factory=list)
