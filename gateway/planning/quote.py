@@ -1,0 +1,32 @@
+"""What a shot will cost on one model, in integer micro-USD.
+
+Estimates round *up* to the micro-USD: the reservation taken from an estimate must
+never fall short of the price list.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, Decimal
+
+from gateway.catalog import CatalogEntry
+from reelgate.types import ShotParams
+
+__all__ = ["estimate_micros"]
+
+
+def _times(per_second_micros: int, seconds: float) -> int:
+    exact = Decimal(per_second_micros) * Decimal(str(seconds))
+    return int(exact.to_integral_value(rounding=ROUND_CEILING))
+
+
+def estimate_micros(entry: CatalogEntry, params: ShotParams) -> int:
+    """Per second at the resolution (else per video), plus the audio surcharge."""
+    price = entry.price
+    per_second = price.per_second_micros.get(params.resolution)
+    if per_second is not None:
+        cost = _times(per_second, params.duration_s)
+    else:
+        cost = price.per_video_micros or 0
+    if params.audio and price.audio_per_second_micros:
+        cost += _times(price.audio_per_second_micros, params.duration_s)
+    return cost

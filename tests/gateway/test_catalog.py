@@ -1,0 +1,243 @@
+"""The shipped catalog, catalog parsing and its errors, and the wire view."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from gateway.catalog import (
+    Catalog,
+    CatalogError,
+    load_catalog,
+    micros,
+    parse_catalog,
+    resolution_px,
+    to_wire,
+    usd,
+)
+from gateway.prompts import DIALECTS
+
+MINIMAL = """
+[[models]]
+id = "acme/one"
+adapter = "acme"
+vendor_model = "one-v1"
+dialect = "plain"
+quality = 5
+speed = 5
+[models.capabilities]
+modes = ["t2v"]
+durations = [5, 10]
+resolutions = ["720p", "1080p"]
+aspect_ratios = ["16:9"]
+fps = [24]
+max_prompt_chars = 500
+[models.price]
+per_second_usd = { "720p" = "0.10", "1080p" = "0.25" }
+"""
+
+
+# --- the shipped catalog ----------------------------------------------------------------
+
+
+def test_shipped_catalog_loads_with_the_expected_models() -> None:
+    catalog = load_catalog()
+    for model_id, adapter in [
+        ("local/preview", "local"),
+        ("runway/gen4.5", "runway"),
+        ("google/veo-3.1", "google"),
+        ("google/veo-3.1-fast", "google"),
+        ("kling/kling-v2-1-master", "kling"),
+        ("luma/ray-2", "luma"),
+        ("fal/wan-v2.2-a14b", "fal"),
+        ("minimax/hailuo-2.3", "minimax"),
+        ("seedance/seedance-1-0-pro", "seedance"),
+    ]:
+        assert catalog[model_id].adapter == adapter
+    assert 8 <= len(catalog) <= 12
+    assert all(e.dialect in DIALECTS for e in catalog)
+
+
+def test_local_preview_is_free_and_broad() -> None:
+    e = load_catalog()["local/preview"]
+    caps = e.capabilities
+    assert e.vendor_model == "preview" and e.draft
+    assert caps.modes == ("t2v", "i2v")
+    assert caps.duration_range == (0.5, 60) and caps.durations is None
+    assert caps.resolutions == ("360p", "480p", "720p", "1080p")
+    assert caps.aspect_ratios == ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9")
+    assert caps.fps == (12, 24, 25, 30)
+    assert caps.seed and caps.negative_prompt and caps.max_prompt_chars == 2000
+    assert e.price.per_video_micros == 0 and not e.price.per_second_micros
+
+
+def test_only_local_models_are_free_and_vendor_prices_are_positive() -> None:
+    for e in load_catalog():
+        prices = [*e.price.per_second_micros.values(), e.price.per_video_micros or 0]
+        assert (max(prices) == 0) == (e.adapter == "local"), e.id
+
+
+def test_prices_become_integer_micro_usd() -> None:
+    catalog = load_catalog()
+    assert catalog["runway/gen4.5"].price.per_second_micros == {"720p": 120_000}
+    assert catalog["seedance/seedance-1-0-pro"].price.per_second_micros["480p"] == 24_300
+    assert catalog["runway/gen4.5"].price.confirmed is False
+
+
+def test_rules_narrow_limits_by_mode_and_resolution() -> None:
+    catalog = load_catalog()
+    veo = catalog["google/veo-3.1"].capabilities
+    assert veo.limits("t2v").durations == (4, 6, 8)
+    assert veo.limits("t2v", "720p").durations == (4, 6, 8)
+    at_1080 = veo.limits("i2v", "1080p")
+    assert at_1080.durations == (8,) and at_1080.durations_at == "1080p"
+    runway = catalog["runway/gen4.5"].capabilities
+    assert runway.limits("t2v").aspect_ratios == ("16:9", "9:16")
+    assert len(runway.limits("i2v").aspect_ratios) == 6
+
+
+def test_load_catalog_from_a_path(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.toml"
+    path.write_text(MINIMAL)
+    catalog = load_catalog(path)
+    assert catalog.ids == ["acme/one"]
+
+
+def test_load_catalog_missing_file_names_the_path(tmp_path: Path) -> None:
+    with pytest.raises(CatalogError, match=r"cannot read catalog .*nope\.toml"):
+        load_catalog(tmp_path / "nope.toml")
+
+
+def test_catalog_container_protocol() -> None:
+    catalog = parse_catalog(MINIMAL + MINIMAL.replace("acme/one", "acme/two"))
+    assert [e.id for e in catalog] == ["acme/one", "acme/two"]
+    assert "acme/two" in catalog and "acme/three" not in catalog
+    assert catalog.get("acme/three") is None
+    with pytest.raises(KeyError):
+        catalog["acme/three"]
+    assert len(Catalog([])) == 0
+
+
+# --- malformed catalogs -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('"0.10"', "0.10", "models[0] (acme/one): price.per_second_usd: write amounts as decimal"),
+        ('"0.10"', '"0.0000001"', "finer than a micro-USD"),
+        ('"0.10"', '"ten cents"', "not a decimal amount"),
+        ('"0.10"', '"-1"', "negative"),
+        ("durations = [5, 10]", "", "set exactly one of durations or duration_range"),
+        ("durations = [5, 10]", "durations = [5]\nduration_range = [1, 5]", "exactly one"),
+        ("durations = [5, 10]", "duration_range = [5, 2]", "min < max"),
+        ("durations = [5, 10]", "durations = []", "durations must not be empty"),
+        ('dialect = "plain"', 'dialect = "poetry"', "unknown dialect 'poetry'"),
+        ('"720p", "1080p"]', '"720", "1080p"]', "capabilities.resolutions.0"),
+        ('["16:9"]', '["wide"]', "capabilities.aspect_ratios.0"),
+        ('modes = ["t2v"]', 'modes = ["v2v"]', "capabilities.modes.0"),
+        ("max_prompt_chars = 500", "", "capabilities.max_prompt_chars: Field required"),
+        (', "1080p" = "0.25"', "", "has no price for 1080p"),
+        ("fps = [24]", "fps = [24]\nresolution = [1]", "capabilities.resolution: Extra inputs"),
+        ('id = "acme/one"', 'id = "no-slash"', "models[0] (no-slash): id"),
+        ("quality = 5", "quality = 11", "quality"),
+    ],
+)
+def test_malformed_catalog_names_model_and_key(old: str, new: str, expected: str) -> None:
+    text = MINIMAL.replace(old, new, 1)
+    assert text != MINIMAL
+    with pytest.raises(CatalogError) as err:
+        parse_catalog(text, "ops.toml")
+    assert str(err.value).startswith("ops.toml: ")
+    assert expected in str(err.value)
+
+
+def test_price_must_exist() -> None:
+    text = MINIMAL.replace('per_second_usd = { "720p" = "0.10", "1080p" = "0.25" }', "")
+    with pytest.raises(CatalogError, match="price needs per_second_usd or per_video_usd"):
+        parse_catalog(text)
+
+
+def test_rule_errors() -> None:
+    rule = '[[models.capabilities.rules]]\nwhen = { resolution = ["4k"] }\ndurations = [8]\n'
+    with pytest.raises(CatalogError, match="rule names resolutions not offered: 4k"):
+        parse_catalog(MINIMAL + rule)
+    no_when = MINIMAL.replace(
+        "[models.price]", "[[models.capabilities.rules]]\nwhen = {}\nfps = [30]\n[models.price]"
+    )
+    with pytest.raises(CatalogError, match=r"a rule needs when\.mode or when\.resolution"):
+        parse_catalog(no_when)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    text = (
+        MINIMAL.replace('dialect = "plain"', 'dialect = "poetry"')
+        + MINIMAL.replace("quality = 5", "quality = -1").replace("acme/one", "acme/two")
+        + MINIMAL.replace("acme/one", "acme/two")
+    )
+    with pytest.raises(CatalogError) as err:
+        parse_catalog(text)
+    msg = str(err.value)
+    assert "models[0] (acme/one): dialect" in msg
+    assert "models[1] (acme/two): quality" in msg
+    assert "models[2] (acme/two): duplicate id" not in msg  # models[1] was invalid
+    with pytest.raises(CatalogError, match=r"models\[1\] \(acme/one\): duplicate id"):
+        parse_catalog(MINIMAL + MINIMAL)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[[models]\n", "invalid TOML"),
+        ("", "no models"),
+        ("models = 3", "no models"),
+        ("version = 2\n" + MINIMAL, "unknown top-level key 'version'"),
+        ("models = [1]", "models[0] (?)"),
+    ],
+)
+def test_malformed_file_shape(text: str, expected: str) -> None:
+    with pytest.raises(CatalogError) as err:
+        parse_catalog(text)
+    assert expected in str(err.value)
+
+
+# --- money and wire -------------------------------------------------------------------
+
+
+def test_micros_and_usd() -> None:
+    assert micros("0.4") == 400_000
+    assert micros(Decimal("1.000001")) == 1_000_001
+    assert micros(3) == 3_000_000
+    assert usd(840_000) == Decimal("0.84")
+    assert usd(0) == 0
+    with pytest.raises(ValueError, match="decimal strings"):
+        micros(0.1)  # type: ignore[arg-type]
+
+
+def test_resolution_px() -> None:
+    assert [resolution_px(r) for r in ("360p", "768p", "1080p", "4k")] == [360, 768, 1080, 2160]
+
+
+def test_to_wire_exposes_capabilities_and_prices_as_decimal_strings() -> None:
+    entry = load_catalog()["google/veo-3.1"]
+    model = to_wire(entry, configured=False, reason="backend 'google' not configured")
+    body = json.loads(model.model_dump_json())
+    assert body["id"] == "google/veo-3.1" and body["adapter"] == "google"
+    assert body["vendor_model"] == "veo-3.1-generate-preview"
+    assert body["capabilities"]["durations"] == [4, 6, 8]
+    assert body["capabilities"]["duration_range"] is None
+    assert body["capabilities"]["modes"] == ["t2v", "i2v", "flf2v"]
+    assert body["price"]["per_second_usd"] == {"720p": "0.4", "1080p": "0.4", "4k": "0.4"}
+    assert body["price"]["confirmed"] is False
+    assert (body["configured"], body["reason"]) == (False, "backend 'google' not configured")
+
+
+def test_to_wire_range_and_configured_drops_reason() -> None:
+    model = to_wire(load_catalog()["local/preview"], configured=True, reason="ignored")
+    assert model.capabilities.duration_range == (0.5, 60)
+    assert model.capabilities.durations is None
+    assert model.price.per_video_usd == 0
+    assert model.configured and model.reason is None
