@@ -1,0 +1,199 @@
+"""The adapter for ``local_backend`` services (one per GPU, or one in-process).
+
+It speaks the local backend's HTTP API like any vendor's: submits carry the
+attempt's ``request_id`` (the backend dedupes on it, so a resubmit after a lost
+answer is safe), polls are long polls that return as soon as the status changes,
+and errors are classified once, in :func:`classify`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import httpx
+
+from adapters.base import (
+    AdapterError,
+    BackendFailure,
+    BackendJobLost,
+    Failure,
+    GenerationRequest,
+    InvalidInput,
+    JobState,
+    JobStatus,
+    RateLimited,
+    RetryableError,
+    Submission,
+)
+
+__all__ = ["LocalBackendAdapter", "classify", "parse_status"]
+
+_STATES: dict[str, JobState] = {
+    "queued": "queued",
+    "running": "running",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "canceled": "canceled",
+}
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def classify(response: httpx.Response, *, polling: bool = False) -> AdapterError:
+    """Map a non-2xx answer to the adapter error tree."""
+    try:
+        body = response.json()
+        code = str(body.get("code") or "local_backend_error")
+        detail = str(body.get("detail") or response.reason_phrase)
+    except (ValueError, AttributeError):
+        code, detail = "local_backend_error", response.text[:200] or response.reason_phrase
+    status = response.status_code
+    if status == 404 and polling:
+        return BackendJobLost(f"local backend lost the job: {detail}", code=code)
+    if status == 404:
+        return BackendFailure(detail, code=code)
+    if status in (400, 413, 422):
+        return InvalidInput(detail, code=code)
+    if status == 429:
+        return RateLimited(detail, code=code, retry_after=_retry_after(response))
+    if status >= 500 or status in (408, 409):
+        return RetryableError(detail, code=code, retry_after=_retry_after(response))
+    return BackendFailure(f"HTTP {status}: {detail}", code=code)
+
+
+def parse_status(body: dict[str, Any], *, long_poll: bool) -> JobStatus:
+    """The backend's generation record → :class:`JobStatus`; unknown states are errors."""
+    raw = body.get("status")
+    state = _STATES.get(raw) if isinstance(raw, str) else None
+    if state is None:
+        raise BackendFailure(f"local backend reported unknown status {raw!r}", code="unknown_state")
+    total = body.get("total_steps") or None
+    step = body.get("step")
+    error = body.get("error") or {}
+    failure = None
+    if state == "failed":
+        failure = Failure(
+            code=str(error.get("code") or "generation_failed"),
+            message=str(error.get("message") or "generation failed"),
+            failure_class="fallback",
+        )
+    progress = body.get("progress")
+    return JobStatus(
+        state=state,
+        progress=min(1.0, max(0.0, float(progress))) if progress is not None else None,
+        step=step,
+        total_steps=total,
+        queue_position=body.get("queue_position"),
+        next_poll_s=0.0 if long_poll else (0.2 if state == "running" else 0.5),
+        failure=failure,
+        raw_state=raw,
+    )
+
+
+class LocalBackendAdapter:
+    name = "local"
+    idempotent_submit = True
+    supports_cancel = True
+
+    def __init__(self, clients: Sequence[httpx.AsyncClient], *, long_poll_s: float = 1.0) -> None:
+        if not clients:
+            raise ValueError("LocalBackendAdapter needs at least one backend client")
+        self._clients = list(clients)
+        self._long_poll_s = long_poll_s
+        self._served: list[set[str]] = [set() for _ in self._clients]
+
+    async def refresh(self) -> None:
+        """Learn which models each backend serves (a backend that does not answer serves none)."""
+        for i, client in enumerate(self._clients):
+            try:
+                response = await client.get("/v1/models")
+                response.raise_for_status()
+                self._served[i] = {m["id"] for m in response.json()}
+            except (httpx.HTTPError, ValueError, KeyError, TypeError):
+                self._served[i] = set()
+
+    def configured_models(self) -> set[str] | None:
+        return set().union(*self._served)
+
+    def _client_for(self, model: str) -> int:
+        for i, served in enumerate(self._served):
+            if model in served:
+                return i
+        raise BackendFailure(f"no local backend serves {model!r}", code="model_not_served")
+
+    def _split(self, backend_job_id: str) -> tuple[httpx.AsyncClient, str]:
+        index, _, gen_id = backend_job_id.partition("/")
+        try:
+            return self._clients[int(index)], gen_id
+        except (ValueError, IndexError):
+            raise BackendJobLost(f"no local backend for job {backend_job_id!r}") from None
+
+    async def _send(
+        self, client: httpx.AsyncClient, method: str, url: str, *, polling: bool = False, **kw: Any
+    ) -> dict[str, Any]:
+        try:
+            response = await client.request(method, url, **kw)
+        except httpx.TimeoutException as exc:
+            raise RetryableError(f"local backend timed out: {exc}", code="timeout") from exc
+        except httpx.TransportError as exc:
+            raise RetryableError(f"local backend unreachable: {exc}", code="unreachable") from exc
+        if response.status_code >= 300:
+            raise classify(response, polling=polling)
+        try:
+            body = response.json()
+        except json.JSONDecodeError as exc:
+            raise RetryableError("local backend sent malformed JSON", code="malformed") from exc
+        if not isinstance(body, dict):
+            raise RetryableError("local backend sent an unexpected body", code="malformed")
+        return body
+
+    async def submit(self, request: GenerationRequest) -> Submission:
+        index = self._client_for(request.model)
+        payload = request.model_dump(
+            exclude={"aspect_ratio", "resolution", "audio", "callback_url"}, exclude_none=True
+        )
+        body = await self._send(self._clients[index], "POST", "/v1/generations", json=payload)
+        return Submission(backend_job_id=f"{index}/{body['id']}", poll_after_s=0.0)
+
+    async def poll(self, backend_job_id: str) -> JobStatus:
+        client, gen_id = self._split(backend_job_id)
+        params = {"wait": self._long_poll_s} if self._long_poll_s else None
+        body = await self._send(
+            client, "GET", f"/v1/generations/{gen_id}", params=params, polling=True
+        )
+        return parse_status(body, long_poll=bool(self._long_poll_s))
+
+    async def cancel(self, backend_job_id: str) -> None:
+        client, gen_id = self._split(backend_job_id)
+        await self._send(client, "POST", f"/v1/generations/{gen_id}/cancel", polling=True)
+
+    async def download(self, backend_job_id: str, status: JobStatus) -> AsyncIterator[bytes]:
+        client, gen_id = self._split(backend_job_id)
+        try:
+            async with client.stream("GET", f"/v1/generations/{gen_id}/content") as response:
+                if response.status_code >= 300:
+                    await response.aread()
+                    raise classify(response, polling=True)
+                async for chunk in response.aiter_bytes():
+                    yield chunk
+        except httpx.TransportError as exc:
+            raise RetryableError(
+                f"download from local backend failed: {exc}", code="unreachable"
+            ) from exc
+
+    async def generation(self, backend_job_id: str) -> dict[str, Any]:
+        """The backend's raw record (timings included), for diagnostics and benchmarks."""
+        client, gen_id = self._split(backend_job_id)
+        return await self._send(client, "GET", f"/v1/generations/{gen_id}", polling=True)
+
+    async def aclose(self) -> None:
+        for client in self._clients:
+            await client.aclose()

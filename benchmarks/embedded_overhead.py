@@ -1,0 +1,165 @@
+"""Gateway overhead per shot, and jobs accepted per second.
+
+1. Overhead: N single-shot preview jobs run one after another through the embedded
+   gateway (SDK → API → engine → local backend → storage). For each, the gateway's own
+   overhead is the end-to-end time (create → job visible as succeeded) minus the time
+   the local backend spent rendering (its generation's started → finished).
+2. Accept rate: a real server (`reelgate serve`, `REELGATE_EXECUTOR=none`, uvicorn on
+   loopback) answers concurrent `POST /v1/jobs`, on SQLite and on PostgreSQL.
+
+    python benchmarks/embedded_overhead.py [--shots 40] [--posts 1500] [--pg URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from gateway.app import create_app
+from gateway.settings import Settings
+from reelgate import AsyncClient
+
+SHOT = {
+    "kind": "broll",
+    "prompt": {"subject": "a paper boat", "action": "drifts down a gutter", "camera": "static"},
+    "duration_s": 0.5,
+    "fps": 12,
+    "resolution": "360p",
+}
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
+
+
+async def overhead(n: int) -> None:
+    data = Path(tempfile.mkdtemp(prefix="rg-bench-"))
+    app = create_app(Settings(data_dir=data, poll_interval_s=0.01), announce_key=False)
+    async with app.router.lifespan_context(app):
+        rt = app.state.runtime
+        backend = rt.registry.get("local")
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://gw") as http,
+            AsyncClient(base_url="http://gw", api_key=rt.bootstrap_key, http_client=http) as client,
+        ):
+            overheads, totals = [], []
+            for i in range(n + 3):
+                t0 = time.perf_counter()
+                job = await client.jobs.create({"shots": [{**SHOT, "seed": i}]})
+                job = await client.jobs.wait(job, poll_interval=0.002)
+                total = time.perf_counter() - t0
+                assert job.status == "succeeded", job
+                attempt = job.shots[0].attempts[-1]
+                render = await backend.render_seconds(attempt.backend_job_id)
+                if i >= 3:  # warm-up: imports, first ffmpeg spawn, caches
+                    overheads.append((total - render) * 1000)
+                    totals.append(total * 1000)
+    shutil.rmtree(data, ignore_errors=True)
+    print(f"overhead per shot over {n} preview shots (end-to-end minus backend render):")
+    print(
+        f"  p50 {pct(overheads, 50):.1f} ms   p95 {pct(overheads, 95):.1f} ms"
+        f"   (end-to-end p50 {pct(totals, 50):.1f} ms)   target p50 <= 25 ms"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def accept_rate(label: str, database_url: str | None, posts: int, concurrency: int) -> None:
+    data = Path(tempfile.mkdtemp(prefix="rg-bench-"))
+    port = free_port()
+    env = {**os.environ, "REELGATE_EXECUTOR": "none", "REELGATE_DATA_DIR": str(data)}
+    if database_url:
+        env["REELGATE_DATABASE_URL"] = database_url
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            for _ in range(200):
+                try:
+                    if (await http.get("/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.05)
+            key = (data / "api-key").read_text().strip()
+            headers = {"Authorization": f"Bearer {key}"}
+            body = {"shots": [SHOT, {**SHOT, "kind": "action"}]}
+            for _ in range(50):  # warm-up
+                (await http.post("/v1/jobs", json=body, headers=headers)).raise_for_status()
+            queue: asyncio.Queue[int] = asyncio.Queue()
+            for i in range(posts):
+                queue.put_nowait(i)
+            codes: dict[int, int] = {}
+
+            async def worker() -> None:
+                while not queue.empty():
+                    queue.get_nowait()
+                    r = await http.post("/v1/jobs", json=body, headers=headers)
+                    codes[r.status_code] = codes.get(r.status_code, 0) + 1
+
+            t0 = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            elapsed = time.perf_counter() - t0
+        print(
+            f"  {label:<10} {posts / elapsed:7.0f} jobs/s accepted  ({posts} POSTs, "
+            f"{concurrency} concurrent, statuses {codes})   target >= 300/s"
+        )
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def fresh_pg_database(url: str) -> str:
+    from sqlalchemy import create_engine, text
+
+    name = f"rg_bench_{os.getpid()}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        c.execute(text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shots", type=int, default=40)
+    ap.add_argument("--posts", type=int, default=1500)
+    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument(
+        "--pg",
+        default=os.environ.get(
+            "REELGATE_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        ),
+    )
+    args = ap.parse_args()
+    asyncio.run(overhead(args.shots))
+    print("POST /v1/jobs accepted per second against a running server (2 shots per job):")
+    asyncio.run(accept_rate("SQLite", None, args.posts, args.concurrency))
+    asyncio.run(accept_rate("PostgreSQL", fresh_pg_database(args.pg), args.posts, args.concurrency))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""The composition root: ``create_app(settings)`` builds one gateway process.
+
+Everything long-lived (database, store, catalog, adapters, executor) is built in
+the app's lifespan, never at import time. With no ``REELGATE_LOCAL_BACKEND_URLS``
+the local backend runs in this process, reached through the same HTTP API over an
+in-memory ASGI transport; this is the only module that imports ``local_backend``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from adapters.base import Adapter
+from gateway.api.problems import install_problem_handlers
+from gateway.api.routes import catalog, health, jobs, shots
+from gateway.catalog import load_catalog
+from gateway.db import Database
+from gateway.engine.executor import EmbeddedExecutor
+from gateway.engine.jobs import JobFinisher
+from gateway.engine.outputs import OutputWriter
+from gateway.engine.policy import Clock, SystemClock
+from gateway.engine.shots import EngineConfig, ShotEngine
+from gateway.planning import load_routing
+from gateway.provenance import ModelRef, gateway_version
+from gateway.registry import AdapterRegistry
+from gateway.runtime import Planner, Runtime
+from gateway.services.auth import Authenticator, bootstrap, load_or_create_secret
+from gateway.services.content import ContentService
+from gateway.services.jobs import JobService
+from gateway.settings import Settings
+from gateway.storage import open_store
+
+__all__ = ["build_runtime", "create_app"]
+
+log = logging.getLogger("reelgate")
+
+
+async def _local_adapter(settings: Settings, runtime_closers: list[Any]) -> Adapter:
+    from adapters.local import LocalBackendAdapter
+
+    if settings.local_backend_urls:
+        clients = [
+            httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(30, connect=5))
+            for url in settings.local_backend_urls
+        ]
+    else:
+        from local_backend.app import create_app as create_backend
+        from local_backend.config import BackendConfig
+
+        backend = create_backend(BackendConfig(work_dir=settings.data_dir / "local-backend"))
+        transport = httpx.ASGITransport(app=backend)
+        clients = [httpx.AsyncClient(transport=transport, base_url="http://local-backend")]
+
+        async def _close_backend() -> None:
+            close = getattr(backend.state, "close", None)
+            if close is not None:
+                close()
+
+        runtime_closers.append(_close_backend)
+    adapter = LocalBackendAdapter(clients)
+    await adapter.refresh()
+    return adapter
+
+
+async def build_runtime(
+    settings: Settings,
+    *,
+    adapters: Mapping[str, Adapter] | None = None,
+    clock: Clock | None = None,
+) -> Runtime:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url())
+    db.create_all()
+    secret = (
+        settings.secret.get_secret_value().encode()
+        if settings.secret
+        else load_or_create_secret(settings.data_dir)
+    )
+    key = bootstrap(db, secret, settings.data_dir)
+    store = open_store(settings.resolved_storage_url(), data_dir=settings.data_dir)
+    closers: list[Any] = []
+    configured: dict[str, Adapter] = {"local": await _local_adapter(settings, closers)}
+    configured.update(adapters or {})
+    registry = AdapterRegistry(configured)
+    catalog_ = load_catalog(settings.catalog)
+    planner = Planner(catalog_, load_routing(settings.routing, catalog=catalog_), registry)
+
+    def model_ref(model_id: str) -> ModelRef:
+        entry = catalog_[model_id]
+        return ModelRef(entry.id, entry.adapter, entry.vendor_model)
+
+    executor = None
+    if settings.executor == "embedded":
+        outputs = OutputWriter(
+            store, settings.data_dir / "spool", model_ref, ffmpeg=settings.ffmpeg
+        )
+        engine = ShotEngine(
+            db,
+            registry.get,
+            planner.backend_of,
+            planner.replan,
+            outputs,
+            clock or SystemClock(),
+            config=EngineConfig(
+                max_retries=settings.max_retries, attempt_timeout_s=settings.attempt_timeout_s
+            ),
+        )
+        executor = EmbeddedExecutor(
+            db,
+            engine,
+            JobFinisher(db, outputs),
+            max_concurrent_shots=settings.max_concurrent_shots,
+        )
+    return Runtime(
+        settings=settings,
+        db=db,
+        auth=Authenticator(db, secret),
+        store=store,
+        planner=planner,
+        jobs=JobService(db, planner, executor),
+        content=ContentService(db, store),
+        registry=registry,
+        executor=executor,
+        bootstrap_key=key,
+        closers=closers,
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    adapters: Mapping[str, Adapter] | None = None,
+    clock: Clock | None = None,
+    announce_key: bool = True,
+) -> FastAPI:
+    """Build the gateway. ``adapters`` adds or replaces backends (tests, emulators)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await build_runtime(settings, adapters=adapters, clock=clock)
+        app.state.runtime = runtime
+        if runtime.bootstrap_key and announce_key:
+            print(
+                "reelgate: created the default tenant. Its API key (shown once; also saved "
+                f"mode 0600 in {settings.data_dir / 'api-key'}):\n  {runtime.bootstrap_key}",
+                file=sys.stderr,
+            )
+        if runtime.executor is not None:
+            await runtime.executor.start()
+        try:
+            yield
+        finally:
+            await runtime.aclose()
+
+    app = FastAPI(
+        title="reelgate",
+        version=gateway_version(),
+        summary="One API for every video-generation model.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    for module in (jobs, shots, catalog, health):
+        app.include_router(module.router)
+    return app

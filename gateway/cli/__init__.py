@@ -1,0 +1,158 @@
+"""``reelgate``: render, quote, models, serve.
+
+``render`` and ``quote`` run the gateway in this process by default (embedded: the
+same app, reached over an in-memory transport through the SDK); ``--server URL``
+sends the same calls to a running gateway instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from gateway.cli.storyboard import StoryboardError, load_storyboard
+from gateway.cli.summary import models_table, quote_table, summary_table
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="reelgate",
+    help="One API for every video-generation model. Render storyboards, quote them, serve the API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+Server = Annotated[
+    str | None,
+    typer.Option("--server", envvar="REELGATE_BASE_URL", help="Use a running gateway at this URL."),
+]
+ApiKey = Annotated[
+    str | None,
+    typer.Option("--api-key", envvar="REELGATE_API_KEY", help="API key for --server."),
+]
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Embedded mode's data folder [default: ./reelgate-data]."),
+]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _storyboard(path: Path):  # type: ignore[no-untyped-def]
+    try:
+        return load_storyboard(path)
+    except StoryboardError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def render(
+    storyboard: Annotated[Path, typer.Argument(help="Storyboard YAML (see README).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the MP4.")] = Path(
+        "out.mp4"
+    ),
+    server: Server = None,
+    api_key: ApiKey = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Render a storyboard to one MP4 (the final cut), with live per-shot progress."""
+    from gateway.cli.session import open_session
+    from reelgate import ReelgateError
+
+    body = _storyboard(storyboard)
+    if len(body.shots) > 1:
+        body = body.model_copy(update={"assemble": True})
+
+    async def run() -> int:
+        async with open_session(server, api_key, data_dir) as client:
+            job = await client.jobs.create(body)
+            console.print(f"job [bold]{job.id}[/bold]: {len(job.shots)} shots", highlight=False)
+            job = await client.jobs.wait(job, progress=True)
+            out.print(summary_table(job))
+            if job.status not in ("succeeded", "partially_succeeded"):
+                console.print(f"[red]job {job.status}[/red]: nothing to write")
+                return 1
+            await client.jobs.download(job, output)
+            console.print(f"wrote [bold]{output}[/bold]", highlight=False)
+            return 0 if job.status == "succeeded" else 1
+
+    try:
+        code = asyncio.run(run())
+    except ReelgateError as exc:
+        raise _fail(str(exc), 1) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def quote(
+    storyboard: Annotated[Path, typer.Argument(help="Storyboard YAML.")],
+    server: Server = None,
+    api_key: ApiKey = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Show the plan and price of a storyboard without running it."""
+    from gateway.cli.session import open_session
+    from reelgate import ReelgateError
+
+    body = _storyboard(storyboard)
+
+    async def run() -> None:
+        async with open_session(server, api_key, data_dir, executor=False) as client:
+            out.print(quote_table(await client.quote(body)))
+
+    try:
+        asyncio.run(run())
+    except ReelgateError as exc:
+        raise _fail(str(exc), 1) from None
+
+
+@app.command()
+def models(server: Server = None, api_key: ApiKey = None, data_dir: DataDir = None) -> None:
+    """List the catalog: capabilities, prices, and whether each backend is configured."""
+    from gateway.cli.session import open_session
+    from reelgate import ReelgateError
+
+    async def run() -> None:
+        async with open_session(server, api_key, data_dir, executor=False) as client:
+            out.print(models_table(await client.models.list()))
+
+    try:
+        asyncio.run(run())
+    except ReelgateError as exc:
+        raise _fail(str(exc), 1) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    data_dir: DataDir = None,
+) -> None:
+    """Run the gateway's HTTP API (with the embedded executor unless REELGATE_EXECUTOR=none)."""
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.settings import Settings
+
+    settings = Settings(**({"data_dir": data_dir} if data_dir else {}))
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

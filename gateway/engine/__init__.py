@@ -1,0 +1,1 @@
+"""The job engine: advances each shot's current attempt one persisted step at a time."""

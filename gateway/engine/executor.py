@@ -1,0 +1,137 @@
+"""The embedded executor: one asyncio task per running shot, in the gateway's own process.
+
+On start it resumes every non-terminal shot and finishes every job whose shots are
+all done, straight from the database: a restart loses nothing. Stopping cancels the
+tasks without touching their state, so the next start picks them up again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlmodel import col, select
+
+from gateway.db import Database
+from gateway.engine.jobs import JobFinisher
+from gateway.engine.shots import ShotEngine
+from gateway.tables import Job, Shot
+
+__all__ = ["EmbeddedExecutor"]
+
+log = logging.getLogger(__name__)
+
+_ACTIVE_JOB = ("queued", "running")
+_ACTIVE_SHOT = ("queued", "running")
+
+
+class EmbeddedExecutor:
+    def __init__(
+        self, db: Database, shots: ShotEngine, jobs: JobFinisher, *, max_concurrent_shots: int
+    ) -> None:
+        self._db = db
+        self._shots = shots
+        self._jobs = jobs
+        self._limit = asyncio.Semaphore(max_concurrent_shots)
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._job_of: dict[str, str] = {}
+        self._finishing: dict[str, asyncio.Task[None]] = {}
+        self._stopping = False
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resume every unfinished shot and job found in the database."""
+        with self._db.session() as s:
+            jobs = list(s.exec(select(Job.id).where(col(Job.status).in_(_ACTIVE_JOB))))
+            shots = list(
+                s.exec(
+                    select(Shot.id, Shot.job_id).where(
+                        col(Shot.job_id).in_(jobs), col(Shot.status).in_(_ACTIVE_SHOT)
+                    )
+                )
+            )
+        busy = {job_id for _, job_id in shots}
+        for shot_id, job_id in shots:
+            self._spawn(shot_id, job_id)
+        for job_id in set(jobs) - busy:
+            self._finish_later(job_id)
+        if jobs:
+            log.info("resumed %d jobs (%d shots)", len(jobs), len(shots))
+
+    async def stop(self) -> None:
+        self._stopping = True
+        tasks = [*self._tasks.values(), *self._finishing.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def drain(self) -> None:
+        """Wait until every task has finished (tests and the CLI use this)."""
+        while self._tasks or self._finishing:
+            await asyncio.gather(
+                *self._tasks.values(), *self._finishing.values(), return_exceptions=True
+            )
+
+    # --- JobNotifier -------------------------------------------------------------------
+
+    def job_created(self, job_id: str) -> None:
+        with self._db.session() as s:
+            shot_ids = list(s.exec(select(Shot.id).where(Shot.job_id == job_id)))
+        for shot_id in shot_ids:
+            self._spawn(shot_id, job_id)
+
+    async def cancel_job(self, job_id: str) -> None:
+        """Stop the job's shot tasks, cancel their backend jobs, then finish the job."""
+        tasks = [task for sid, task in self._tasks.items() if self._job_of.get(sid) == job_id]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with self._db.session() as s:
+            shot_ids = list(
+                s.exec(
+                    select(Shot.id).where(Shot.job_id == job_id, col(Shot.status).in_(_ACTIVE_SHOT))
+                )
+            )
+        for shot_id in shot_ids:
+            await self._shots.cancel(shot_id)
+        await self._jobs.finish(job_id)
+
+    # --- internals ---------------------------------------------------------------------
+
+    def _spawn(self, shot_id: str, job_id: str) -> None:
+        if shot_id in self._tasks or self._stopping:
+            return
+        self._job_of[shot_id] = job_id
+        task = asyncio.get_running_loop().create_task(self._run_shot(shot_id, job_id))
+        self._tasks[shot_id] = task
+
+    async def _run_shot(self, shot_id: str, job_id: str) -> None:
+        try:
+            async with self._limit:
+                await self._shots.run(shot_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("shot %s crashed in the engine; it resumes on the next start", shot_id)
+            return
+        finally:
+            self._tasks.pop(shot_id, None)
+            self._job_of.pop(shot_id, None)
+        self._finish_later(job_id)
+
+    def _finish_later(self, job_id: str) -> None:
+        if job_id in self._finishing or self._stopping:
+            return
+        if any(self._job_of.get(sid) == job_id for sid in self._tasks):
+            return  # another shot of this job is still running; it finishes the job
+        task = asyncio.get_running_loop().create_task(self._finish(job_id))
+        self._finishing[job_id] = task
+
+    async def _finish(self, job_id: str) -> None:
+        try:
+            await self._jobs.finish(job_id)
+        except Exception:
+            log.exception("finishing job %s failed; it is retried on the next start", job_id)
+        finally:
+            self._finishing.pop(job_id, None)

@@ -1,0 +1,67 @@
+"""Finishing a job: once every shot is terminal, assemble the final cut if asked and
+set the job's status and cost. Idempotent, so a restart can simply run it again."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlmodel import select
+
+from gateway.db import Database
+from gateway.engine.outputs import OutputWriter
+from gateway.media import MediaError
+from gateway.storage import StorageError
+from gateway.tables import Event, Job, Shot, utcnow
+
+__all__ = ["JobFinisher", "job_status"]
+
+log = logging.getLogger(__name__)
+
+TERMINAL_JOB = frozenset({"succeeded", "partially_succeeded", "failed", "canceled"})
+
+
+def job_status(shot_states: list[str], cancel_requested: bool) -> str:
+    succeeded = shot_states.count("succeeded")
+    if cancel_requested:
+        return "canceled"
+    if succeeded == len(shot_states):
+        return "succeeded"
+    return "partially_succeeded" if succeeded else "failed"
+
+
+class JobFinisher:
+    def __init__(self, db: Database, outputs: OutputWriter) -> None:
+        self._db = db
+        self._outputs = outputs
+
+    async def finish(self, job_id: str) -> None:
+        with self._db.session() as s:
+            job = s.get(Job, job_id)
+            if job is None or job.status in TERMINAL_JOB:
+                return
+            shots = sorted(s.exec(select(Shot).where(Shot.job_id == job_id)), key=lambda x: x.index)
+        if any(sh.status not in ("succeeded", "failed", "canceled") for sh in shots):
+            return
+        status = job_status([sh.status for sh in shots], job.cancel_requested)
+        done = [sh for sh in shots if sh.status == "succeeded"]
+        final, final_error = None, None
+        if job.assemble and status != "canceled" and done:
+            try:
+                final = await self._outputs.store_final(job, done)
+            except (MediaError, StorageError) as exc:
+                log.warning("final cut of %s failed: %s", job_id, exc)
+                final_error = f"assembling the final cut failed: {exc}"
+        with self._db.session() as s:
+            row = s.get(Job, job_id)
+            assert row is not None
+            if row.status in TERMINAL_JOB:
+                return
+            row.status = status
+            row.cost_micros = sum(sh.cost_micros or 0 for sh in done)
+            if final is not None:
+                row.final_key, row.final_output = final.key, final.info
+            row.final_error = final_error
+            row.updated_at = utcnow()
+            s.add(row)
+            s.add(Event(job_id=job_id, type=f"job.{status}", data={"final": final is not None}))
+            s.commit()

@@ -1,0 +1,455 @@
+"""The attempt state machine for one shot.
+
+``SUBMIT → POLL (until done, honouring the backend's hint) → FETCH+STORE → SETTLE``.
+Each call to :meth:`ShotEngine.step` performs one step, persists its result and
+returns how long to wait before the next (``None`` once the shot is terminal). So a
+restarted process resumes every shot from the database: a submitted attempt is
+polled, never submitted twice; a submit whose answer was lost is resubmitted only
+when the backend dedupes on our request id, and otherwise marked ``unknown``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlmodel import Session, col, select
+
+from adapters.base import (
+    Adapter,
+    AdapterError,
+    BackendFailure,
+    BackendJobLost,
+    FailureClass,
+    GenerationRequest,
+    JobStatus,
+    RetryableError,
+)
+from gateway.catalog import micros
+from gateway.db import Database
+from gateway.engine.outputs import OutputWriter
+from gateway.engine.policy import Backoff, Clock
+from gateway.ids import new_id
+from gateway.media import MediaError
+from gateway.storage import StorageError
+from gateway.tables import Attempt, Event, Job, Shot, utcnow
+from reelgate import types as t
+
+__all__ = ["EngineConfig", "ShotEngine"]
+
+log = logging.getLogger(__name__)
+
+TERMINAL_SHOT = frozenset({"succeeded", "failed", "canceled"})
+TERMINAL_ATTEMPT = frozenset({"succeeded", "failed", "canceled", "unknown"})
+
+#: (job request, shot index, catalog model id) -> the shot planned for that model.
+Replanner = Callable[[t.JobCreate, int, str], t.ShotPlan]
+#: catalog model id -> (adapter name, backend model name)
+ModelLookup = Callable[[str], tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    max_retries: int = 5
+    attempts_per_candidate: int = 2
+    attempt_timeout_s: float = 3600.0
+
+
+@dataclass
+class _Ctx:
+    shot: Shot
+    attempt: Attempt
+    adapter: Adapter
+
+
+class ShotEngine:
+    def __init__(
+        self,
+        db: Database,
+        adapters: Callable[[str], Adapter],
+        models: ModelLookup,
+        replan: Replanner,
+        outputs: OutputWriter,
+        clock: Clock,
+        *,
+        config: EngineConfig | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._db = db
+        self._adapters = adapters
+        self._models = models
+        self._replan = replan
+        self._outputs = outputs
+        self._clock = clock
+        self._config = config or EngineConfig()
+        self._backoff = backoff or Backoff()
+
+    async def run(self, shot_id: str) -> None:
+        """Advance the shot until it is terminal."""
+        while (delay := await self.step(shot_id)) is not None:
+            if delay > 0:
+                await self._clock.sleep(delay)
+
+    async def step(self, shot_id: str) -> float | None:
+        with self._db.session() as s:
+            shot = s.get(Shot, shot_id)
+            if shot is None or shot.status in TERMINAL_SHOT:
+                return None
+            job = s.get(Job, shot.job_id)
+            assert job is not None
+            attempt = _latest_attempt(s, shot.id)
+            if attempt is None and not job.cancel_requested:
+                attempt = self._new_attempt(s, job, shot, 0)
+        if job.cancel_requested:
+            await self.cancel(shot_id)
+            return None
+        if attempt is None:  # no candidate could be planned; the shot is already failed
+            return None
+        if attempt.status in TERMINAL_ATTEMPT:  # every transition is atomic: cannot happen
+            raise AssertionError(f"shot {shot_id} is {shot.status} with a finished attempt")
+        ctx = _Ctx(shot, attempt, self._adapters(attempt.adapter))
+        try:
+            if attempt.status == "pending":
+                return await self._submit(ctx)
+            if attempt.status in ("submitted", "running"):
+                return await self._poll(ctx)
+            if attempt.status == "fetching":
+                return await self._fetch(ctx)
+        except AdapterError as err:
+            return self._on_error(ctx, err)
+        raise AssertionError(f"attempt {attempt.id} in unexpected state {attempt.status}")
+
+    # --- steps ----------------------------------------------------------------------
+
+    async def _submit(self, ctx: _Ctx) -> float | None:
+        a = ctx.attempt
+        if a.submit_started_at is not None and not ctx.adapter.idempotent_submit:
+            return self._finish_attempt(
+                ctx,
+                "unknown",
+                "fallback",
+                "submit_lost",
+                "the answer to a submit was lost; not resubmitting blindly",
+            )
+        self._update(a, submit_started_at=utcnow())
+        request = GenerationRequest.model_validate(a.request)
+        submission = await ctx.adapter.submit(request)
+        self._update(a, backend_job_id=submission.backend_job_id, status="submitted", retries=0)
+        self._event(ctx, "attempt.submitted", backend_job_id=submission.backend_job_id)
+        return submission.poll_after_s
+
+    async def _poll(self, ctx: _Ctx) -> float | None:
+        a = ctx.attempt
+        if self._expired(a):
+            await self._cancel_backend(ctx)
+            return self._finish_attempt(
+                ctx,
+                "failed",
+                "fallback",
+                "timeout",
+                f"no result within {self._config.attempt_timeout_s:g} s",
+            )
+        assert a.backend_job_id is not None
+        try:
+            status = await ctx.adapter.poll(a.backend_job_id)
+        except BackendJobLost as err:
+            if ctx.adapter.idempotent_submit:
+                self._update(a, status="pending", backend_job_id=None, submit_started_at=None)
+                self._event(ctx, "attempt.resubmitting", reason=err.message)
+                return 0.0
+            raise
+        return self._apply_status(ctx, status)
+
+    def _apply_status(self, ctx: _Ctx, status: JobStatus) -> float | None:
+        a = ctx.attempt
+        if status.state == "succeeded":
+            self._update(a, status="fetching", progress=1.0, queue_position=None, retries=0)
+            self._update_shot(ctx.shot, progress=1.0)
+            return 0.0
+        if status.state == "failed":
+            failure = status.failure
+            code = failure.code if failure else "generation_failed"
+            message = failure.message if failure else "the backend reported a failure"
+            klass: FailureClass = failure.failure_class if failure else "fallback"
+            return self._finish_attempt(ctx, "failed", klass, code, message)
+        if status.state == "canceled":
+            return self._finish_attempt(
+                ctx, "failed", "fallback", "canceled_by_backend", "the backend canceled the job"
+            )
+        new_state = "running" if status.state == "running" else "submitted"
+        if (a.status, a.progress, a.queue_position) != (
+            new_state,
+            status.progress,
+            status.queue_position,
+        ):
+            self._update(
+                a,
+                status=new_state,
+                progress=status.progress,
+                queue_position=status.queue_position,
+                retries=0,
+            )
+            self._update_shot(ctx.shot, progress=status.progress)
+        return status.next_poll_s
+
+    async def _fetch(self, ctx: _Ctx) -> float | None:
+        a = ctx.attempt
+        assert a.backend_job_id is not None
+        status = await ctx.adapter.poll(a.backend_job_id)  # fresh output URL after a restart
+        if status.state != "succeeded":
+            return self._finish_attempt(
+                ctx,
+                "failed",
+                "fallback",
+                "output_vanished",
+                f"backend reports {status.state!r} after success",
+            )
+        with self._db.session() as s:
+            job = s.get(Job, ctx.shot.job_id)
+            attempts = list(s.exec(select(Attempt).where(Attempt.shot_id == ctx.shot.id)))
+        assert job is not None
+        cost = status.cost_usd_micros
+        if cost is None:
+            cost = micros(t.ShotPlan.model_validate(a.plan).estimate_usd)
+        chunks = ctx.adapter.download(a.backend_job_id, status)
+        try:
+            stored = await self._outputs.store_shot(job, ctx.shot, a, attempts, chunks, cost)
+        except MediaError as exc:  # the backend's file is not a readable video
+            raise BackendFailure(f"unusable output: {exc}", code="bad_output") from exc
+        except StorageError as exc:  # the store is down or wrote wrong bytes: try again later
+            raise RetryableError(f"storing the output failed: {exc}", code="storage") from exc
+        with self._db.session() as s:
+            attempt = s.get(Attempt, a.id)
+            shot = s.get(Shot, ctx.shot.id)
+            assert attempt is not None and shot is not None
+            attempt.status, attempt.cost_micros, attempt.updated_at = "succeeded", cost, utcnow()
+            shot.status, shot.progress, shot.updated_at = "succeeded", 1.0, utcnow()
+            shot.output_key, shot.output, shot.cost_micros = stored.key, stored.info, cost
+            shot.model = a.model
+            s.add(
+                Event(
+                    job_id=shot.job_id,
+                    shot_id=shot.id,
+                    type="shot.succeeded",
+                    data={"sha256": stored.info["sha256"], "model": a.model},
+                )
+            )
+            s.add_all([attempt, shot])
+            s.commit()
+        return None
+
+    # --- failures and fallbacks -----------------------------------------------------------
+
+    def _on_error(self, ctx: _Ctx, err: AdapterError) -> float | None:
+        a = ctx.attempt
+        if err.retryable and a.retries < self._config.max_retries:
+            self._update(a, retries=a.retries + 1, error_code=err.code, error_message=err.message)
+            delay = self._backoff.delay(a.retries, err.retry_after)
+            self._event(ctx, "attempt.retry", code=err.code, delay_s=round(delay, 3))
+            return delay
+        if a.status == "pending" and a.submit_started_at is not None and err.retryable:
+            # The submit may have reached the backend: its outcome is unknown.
+            return self._finish_attempt(ctx, "unknown", "fallback", err.code, err.message)
+        klass: FailureClass = "fallback" if err.retryable else err.failure_class
+        return self._finish_attempt(ctx, "failed", klass, err.code, err.message)
+
+    def _finish_attempt(
+        self, ctx: _Ctx, state: str, klass: FailureClass, code: str, message: str
+    ) -> float | None:
+        """End this attempt and open the next one (same or next candidate), or fail the shot."""
+        a = ctx.attempt
+        with self._db.session() as s:
+            attempt = s.get(Attempt, a.id)
+            shot = s.get(Shot, ctx.shot.id)
+            job = s.get(Job, ctx.shot.job_id)
+            assert attempt is not None and shot is not None and job is not None
+            attempt.status, attempt.error_code, attempt.error_message = state, code, message
+            attempt.updated_at = utcnow()
+            s.add(attempt)
+            s.add(
+                Event(
+                    job_id=shot.job_id,
+                    shot_id=shot.id,
+                    type=f"attempt.{state}",
+                    data={"code": code, "message": message, "class": klass},
+                )
+            )
+            next_candidate = self._next_candidate(s, shot, attempt, klass)
+            if next_candidate is not None:
+                # Committed together with the finished attempt: no crash window between them.
+                return 0.0 if self._new_attempt(s, job, shot, next_candidate) else None
+            shot.status, shot.error_code, shot.error_message = "failed", code, message
+            shot.updated_at = utcnow()
+            s.add(shot)
+            s.add(
+                Event(
+                    job_id=shot.job_id,
+                    shot_id=shot.id,
+                    type="shot.failed",
+                    data={"code": code, "message": message},
+                )
+            )
+            s.commit()
+        return None
+
+    def _next_candidate(
+        self, s: Session, shot: Shot, attempt: Attempt, klass: FailureClass
+    ) -> int | None:
+        if klass == "fatal":
+            return None
+        if klass == "retryable":
+            same = s.exec(
+                select(Attempt.id).where(
+                    Attempt.shot_id == attempt.shot_id, Attempt.candidate == attempt.candidate
+                )
+            ).all()
+            if len(same) < self._config.attempts_per_candidate:
+                return attempt.candidate
+        nxt = attempt.candidate + 1
+        return nxt if nxt < len(_candidates(shot)) else None
+
+    def _new_attempt(self, s: Session, job: Job, shot: Shot, candidate: int) -> Attempt | None:
+        """Plan the shot for its ``candidate``-th model and persist a pending attempt."""
+        base = t.ShotPlan.model_validate(shot.plan)
+        models = _candidates(shot)
+        model_id = models[candidate]
+        request = t.JobCreate.model_validate(job.request)
+        try:
+            plan = base if candidate == 0 else self._replan(request, shot.index, model_id)
+        except Exception as exc:  # a fallback model that cannot take this shot
+            log.info("candidate %s cannot take shot %s: %s", model_id, shot.id, exc)
+            if candidate + 1 < len(models):
+                return self._new_attempt(s, job, shot, candidate + 1)
+            shot.status, shot.error_code, shot.error_message = "failed", "no_route", str(exc)
+            s.add(shot)
+            s.commit()
+            return None
+        adapter, backend_model = self._models(model_id)
+        number = len(s.exec(select(Attempt.id).where(Attempt.shot_id == shot.id)).all()) + 1
+        attempt_id = new_id("att")
+        spec = request.shots[shot.index]
+        camera = spec.prompt.camera if isinstance(spec.prompt, t.StructuredPrompt) else None
+        gen = GenerationRequest(
+            request_id=attempt_id,
+            model=backend_model,
+            prompt=plan.prompt_sent,
+            negative_prompt=plan.negative_sent,
+            duration_s=plan.params.duration_s,
+            fps=plan.params.fps,
+            width=plan.params.width,
+            height=plan.params.height,
+            aspect_ratio=plan.params.aspect_ratio,
+            resolution=plan.params.resolution,
+            seed=plan.params.seed,
+            audio=plan.params.audio,
+            image=spec.image,
+            last_frame=spec.last_frame,
+            kind=shot.kind,
+            title=spec.name,
+            camera=camera,
+        )
+        attempt = Attempt(
+            id=attempt_id,
+            shot_id=shot.id,
+            number=number,
+            candidate=candidate,
+            model=model_id,
+            adapter=adapter,
+            request=gen.model_dump(mode="json"),
+            plan=plan.model_dump(mode="json"),
+        )
+        shot.status, shot.model, shot.updated_at = "running", model_id, utcnow()
+        s.add_all([attempt, shot])
+        if job.status == "queued":
+            job.status, job.updated_at = "running", utcnow()
+            s.add(job)
+        s.add(
+            Event(
+                job_id=job.id,
+                shot_id=shot.id,
+                type="attempt.created",
+                data={"number": number, "model": model_id},
+            )
+        )
+        s.commit()
+        return attempt
+
+    # --- cancel ---------------------------------------------------------------------------
+
+    async def cancel(self, shot_id: str) -> None:
+        """Cancel a non-terminal shot, and its backend job when the backend can."""
+        with self._db.session() as s:
+            shot = s.get(Shot, shot_id)
+            if shot is None or shot.status in TERMINAL_SHOT:
+                return
+            attempt = _latest_attempt(s, shot_id)
+        if attempt is not None and attempt.status in TERMINAL_ATTEMPT:
+            attempt = None
+        if attempt is not None:
+            await self._cancel_backend(_Ctx(shot, attempt, self._adapters(attempt.adapter)))
+        with self._db.session() as s:
+            shot = s.get(Shot, shot_id)
+            assert shot is not None
+            if attempt is not None:
+                row = s.get(Attempt, attempt.id)
+                assert row is not None
+                row.status, row.updated_at = "canceled", utcnow()
+                s.add(row)
+            shot.status, shot.updated_at = "canceled", utcnow()
+            s.add(shot)
+            s.add(Event(job_id=shot.job_id, shot_id=shot.id, type="shot.canceled", data={}))
+            s.commit()
+
+    async def _cancel_backend(self, ctx: _Ctx) -> None:
+        a = ctx.attempt
+        if a.backend_job_id and a.status not in TERMINAL_ATTEMPT and ctx.adapter.supports_cancel:
+            try:
+                await ctx.adapter.cancel(a.backend_job_id)
+            except AdapterError as err:
+                log.warning("cancel of %s at %s failed: %s", a.backend_job_id, a.adapter, err)
+
+    # --- persistence helpers --------------------------------------------------------------
+
+    def _expired(self, a: Attempt) -> bool:
+        created = (
+            a.created_at.timestamp()
+            if a.created_at.tzinfo
+            else a.created_at.replace(tzinfo=utcnow().tzinfo).timestamp()
+        )
+        return self._clock.now() - created > self._config.attempt_timeout_s
+
+    def _update(self, a: Attempt, **fields: object) -> None:
+        with self._db.session() as s:
+            row = s.get(Attempt, a.id)
+            assert row is not None
+            for name, value in {**fields, "updated_at": utcnow()}.items():
+                setattr(row, name, value)
+                setattr(a, name, value)
+            s.add(row)
+            s.commit()
+
+    def _update_shot(self, shot: Shot, *, progress: float | None) -> None:
+        with self._db.session() as s:
+            row = s.get(Shot, shot.id)
+            assert row is not None
+            row.progress, row.updated_at = progress, utcnow()
+            s.add(row)
+            s.commit()
+
+    def _event(self, ctx: _Ctx, type_: str, **data: object) -> None:
+        with self._db.session() as s:
+            s.add(Event(job_id=ctx.shot.job_id, shot_id=ctx.shot.id, type=type_, data=data))
+            s.commit()
+
+
+def _latest_attempt(s: Session, shot_id: str) -> Attempt | None:
+    return s.exec(
+        select(Attempt).where(Attempt.shot_id == shot_id).order_by(col(Attempt.number).desc())
+    ).first()
+
+
+def _candidates(shot: Shot) -> list[str]:
+    """The shot's route, in order, without the models routing skipped."""
+    plan = t.ShotPlan.model_validate(shot.plan)
+    return [c.model for c in plan.route if c.status != "skipped"]

@@ -1,0 +1,102 @@
+"""The runtime container: every long-lived part of one gateway process, built once.
+
+Routes reach it through ``request.app.state.runtime``; nothing here is global.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from gateway.catalog import Catalog, to_wire
+from gateway.db import Database
+from gateway.engine.executor import EmbeddedExecutor
+from gateway.planning import PlanningError, RoutingTable, plan_for_candidate, plan_job
+from gateway.planning import shot_request as planning_shot_request
+from gateway.registry import AdapterRegistry
+from gateway.services.auth import Authenticator
+from gateway.services.content import ContentService
+from gateway.services.errors import ServiceError
+from gateway.services.jobs import JobService
+from gateway.settings import Settings
+from gateway.storage import ObjectStore
+from reelgate import types as t
+
+__all__ = ["Planner", "Runtime"]
+
+
+class Planner:
+    """Quotes storyboards and refits a shot to a fallback model."""
+
+    def __init__(self, catalog: Catalog, routing: RoutingTable, registry: AdapterRegistry) -> None:
+        self.catalog = catalog
+        self.routing = routing
+        self.registry = registry
+
+    def __call__(self, body: t.JobCreate) -> t.Quote:
+        try:
+            return plan_job(
+                body,
+                catalog=self.catalog,
+                routing=self.routing,
+                backend_status=self.registry.backend_status,
+            )
+        except PlanningError as e:
+            raise ServiceError(422, e.code, e.detail, errors=e.errors) from e
+
+    def replan(self, body: t.JobCreate, index: int, model_id: str) -> t.ShotPlan:
+        """The shot planned for ``model_id``, a fallback on its route."""
+        entry = self.catalog[model_id]
+        cand = plan_for_candidate(planning_shot_request(body, index), entry)
+        return t.ShotPlan(
+            index=index,
+            kind=body.shots[index].kind,
+            model=entry.id,
+            route=[],
+            prompt_sent=cand.prompt.text,
+            negative_sent=cand.prompt.negative,
+            lint=cand.lint,
+            params=cand.params,
+            adjustments=cand.adjustments,
+            estimate_usd=cand.estimate_usd,
+        )
+
+    def backend_of(self, model_id: str) -> tuple[str, str]:
+        entry = self.catalog[model_id]
+        return entry.adapter, entry.vendor_model
+
+    def models(self) -> list[t.Model]:
+        out = []
+        for entry in self.catalog:
+            reason = self.registry.backend_status(entry)
+            out.append(to_wire(entry, configured=reason is None, reason=reason))
+        return out
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    auth: Authenticator
+    store: ObjectStore
+    planner: Planner
+    jobs: JobService
+    content: ContentService
+    registry: AdapterRegistry
+    executor: EmbeddedExecutor | None
+    bootstrap_key: str | None = None
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def plan(self, body: t.JobCreate) -> t.Quote:
+        return self.planner(body)
+
+    def models(self) -> list[t.Model]:
+        return self.planner.models()
+
+    async def aclose(self) -> None:
+        if self.executor is not None:
+            await self.executor.stop()
+        await self.registry.aclose()
+        for close in reversed(self.closers):
+            await close()
+        self.db.dispose()

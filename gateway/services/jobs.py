@@ -1,0 +1,183 @@
+"""Jobs: accept a storyboard (planned, priced, persisted in one transaction), read, cancel."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Protocol
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from gateway.db import Database
+from gateway.ids import new_id
+from gateway.services.errors import ServiceError
+from gateway.services.views import job_view, usd_to_micros
+from gateway.tables import Attempt, Event, Job, Shot, utcnow
+from reelgate import types as t
+
+__all__ = ["JobNotifier", "JobService", "load_job_view"]
+
+TERMINAL_JOB = {"succeeded", "partially_succeeded", "failed", "canceled"}
+TERMINAL_SHOT = {"succeeded", "failed", "canceled"}
+
+
+class JobNotifier(Protocol):
+    """The executor, as the job service sees it."""
+
+    def job_created(self, job_id: str) -> None: ...
+
+    async def cancel_job(self, job_id: str) -> None: ...
+
+
+def request_digest(body: t.JobCreate) -> str:
+    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+
+
+def load_job_view(session: Session, job: Job) -> t.Job:
+    shots = list(session.exec(select(Shot).where(Shot.job_id == job.id)))
+    attempts: dict[str, list[Attempt]] = {}
+    if shots:
+        rows = session.exec(select(Attempt).where(col(Attempt.shot_id).in_([s.id for s in shots])))
+        for a in rows:
+            attempts.setdefault(a.shot_id, []).append(a)
+    return job_view(job, shots, attempts)
+
+
+class JobService:
+    def __init__(
+        self,
+        db: Database,
+        plan: Callable[[t.JobCreate], t.Quote],
+        notifier: JobNotifier | None,
+    ) -> None:
+        self._db = db
+        self._plan = plan
+        self._notifier = notifier
+
+    # --- create ------------------------------------------------------------------
+
+    def create(
+        self, tenant_id: str, body: t.JobCreate, idempotency_key: str | None = None
+    ) -> tuple[t.Job, bool]:
+        """Return the job and whether it was replayed from an earlier identical request."""
+        digest = request_digest(body)
+        if idempotency_key is not None:
+            replay = self._replay(tenant_id, idempotency_key, digest)
+            if replay is not None:
+                return replay, True
+        quote = self._plan(body)
+        try:
+            job = self._insert(tenant_id, body, quote, digest, idempotency_key)
+        except IntegrityError:
+            # A concurrent request with the same key won the race: answer with its job.
+            replay = self._replay(tenant_id, idempotency_key or "", digest)
+            if replay is None:
+                raise
+            return replay, True
+        if self._notifier is not None:
+            self._notifier.job_created(job.id)
+        return job, False
+
+    def _replay(self, tenant_id: str, key: str, digest: str) -> t.Job | None:
+        with self._db.session() as s:
+            job = s.exec(
+                select(Job).where(Job.tenant_id == tenant_id, Job.idempotency_key == key)
+            ).first()
+            if job is None:
+                return None
+            if job.request_sha256 != digest:
+                raise ServiceError(
+                    422,
+                    "idempotency_key_reused",
+                    f"Idempotency-Key {key!r} was used for a different request body; "
+                    "use a new key for a new job.",
+                )
+            return load_job_view(s, job)
+
+    def _insert(
+        self,
+        tenant_id: str,
+        body: t.JobCreate,
+        quote: t.Quote,
+        digest: str,
+        idempotency_key: str | None,
+    ) -> t.Job:
+        now = utcnow()
+        job = Job(
+            id=new_id("job"),
+            tenant_id=tenant_id,
+            request=body.model_dump(mode="json", exclude_none=True),
+            request_sha256=digest,
+            idempotency_key=idempotency_key,
+            assemble=body.assemble,
+            estimate_micros=usd_to_micros(quote.total_usd),
+            created_at=now,
+            updated_at=now,
+        )
+        shots = [
+            Shot(
+                id=new_id("shot"),
+                job_id=job.id,
+                tenant_id=tenant_id,
+                index=plan.index,
+                name=spec.name,
+                kind=plan.kind,
+                model=plan.model,
+                spec=spec.model_dump(mode="json", exclude_none=True),
+                plan=plan.model_dump(mode="json"),
+                estimate_micros=usd_to_micros(plan.estimate_usd),
+                created_at=now,
+                updated_at=now,
+            )
+            for spec, plan in zip(body.shots, quote.shots, strict=True)
+        ]
+        with self._db.session() as s:
+            s.add(job)
+            s.flush()
+            s.add_all(shots)
+            s.add(Event(job_id=job.id, type="job.created", data={"shots": len(shots)}))
+            s.commit()
+            return load_job_view(s, job)
+
+    # --- read ---------------------------------------------------------------------
+
+    def _owned_job(self, s: Session, tenant_id: str, job_id: str) -> Job:
+        job = s.get(Job, job_id)
+        if job is None or job.tenant_id != tenant_id:
+            raise ServiceError(404, "job_not_found", f"No job {job_id!r}.")
+        return job
+
+    def get(self, tenant_id: str, job_id: str) -> t.Job:
+        with self._db.session() as s:
+            return load_job_view(s, self._owned_job(s, tenant_id, job_id))
+
+    def list(
+        self, tenant_id: str, *, limit: int, cursor: str | None, status: str | None
+    ) -> t.Page[t.Job]:
+        with self._db.session() as s:
+            q = select(Job).where(Job.tenant_id == tenant_id)
+            if cursor:
+                q = q.where(Job.id < cursor)
+            if status:
+                q = q.where(Job.status == status)
+            rows = list(s.exec(q.order_by(col(Job.id).desc()).limit(limit + 1)))
+            more = len(rows) > limit
+            rows = rows[:limit]
+            data = [load_job_view(s, j) for j in rows]
+        return t.Page[t.Job](data=data, next_cursor=rows[-1].id if more and rows else None)
+
+    # --- cancel -------------------------------------------------------------------
+
+    async def cancel(self, tenant_id: str, job_id: str) -> t.Job:
+        with self._db.session() as s:
+            job = self._owned_job(s, tenant_id, job_id)
+            if job.status not in TERMINAL_JOB and not job.cancel_requested:
+                job.cancel_requested = True
+                job.updated_at = utcnow()
+                s.add(Event(job_id=job.id, type="job.cancel_requested", data={}))
+                s.add(job)
+                s.commit()
+        if self._notifier is not None:
+            await self._notifier.cancel_job(job_id)
+        return self.get(tenant_id, job_id)

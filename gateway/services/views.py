@@ -1,0 +1,83 @@
+"""Table rows → wire types, in one place."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from gateway.db import as_utc
+from gateway.tables import Attempt as AttemptRow
+from gateway.tables import Job as JobRow
+from gateway.tables import Shot as ShotRow
+from reelgate import types as t
+
+__all__ = ["job_view", "micros_to_usd", "shot_view", "usd_to_micros"]
+
+_MICRO = Decimal(1_000_000)
+
+
+def micros_to_usd(micros: int | None) -> Decimal | None:
+    return None if micros is None else (Decimal(micros) / _MICRO).quantize(Decimal("0.000001"))
+
+
+def usd_to_micros(usd: Decimal) -> int:
+    return int((usd * _MICRO).to_integral_value())
+
+
+def _output(data: dict[str, object] | None, url: str) -> t.Output | None:
+    if not data:
+        return None
+    return t.Output.model_validate({**data, "content_url": url})
+
+
+def attempt_view(row: AttemptRow) -> t.Attempt:
+    return t.Attempt(
+        id=row.id,
+        number=row.number,
+        model=row.model,
+        status=row.status,  # type: ignore[arg-type]
+        backend_job_id=row.backend_job_id,
+        progress=row.progress,
+        queue_position=row.queue_position,
+        error_code=row.error_code,
+        error_message=row.error_message,
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
+    )
+
+
+def shot_view(row: ShotRow, attempts: list[AttemptRow]) -> t.Shot:
+    spec = t.ShotSpec.model_validate(row.spec)
+    return t.Shot(
+        id=row.id,
+        job_id=row.job_id,
+        index=row.index,
+        name=row.name,
+        kind=row.kind,
+        status=row.status,  # type: ignore[arg-type]
+        model=row.model,
+        prompt=spec.prompt,
+        plan=t.ShotPlan.model_validate(row.plan),
+        progress=row.progress,
+        attempts=[attempt_view(a) for a in sorted(attempts, key=lambda a: a.number)],
+        output=_output(row.output, f"/v1/shots/{row.id}/content"),
+        error_code=row.error_code,
+        error_message=row.error_message,
+        estimate_usd=micros_to_usd(row.estimate_micros) or Decimal(0),
+        cost_usd=micros_to_usd(row.cost_micros),
+    )
+
+
+def job_view(row: JobRow, shots: list[ShotRow], attempts: dict[str, list[AttemptRow]]) -> t.Job:
+    return t.Job(
+        id=row.id,
+        status=row.status,  # type: ignore[arg-type]
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
+        shots=[shot_view(s, attempts.get(s.id, [])) for s in sorted(shots, key=lambda s: s.index)],
+        assemble=row.assemble,
+        final=_output(row.final_output, f"/v1/jobs/{row.id}/final/content"),
+        final_error=row.final_error,
+        metadata=dict(row.request.get("metadata") or {}),
+        estimate_usd=micros_to_usd(row.estimate_micros) or Decimal(0),
+        cost_usd=micros_to_usd(row.cost_micros),
+    )

@@ -1,0 +1,193 @@
+"""The local-backend HTTP service: generations on this machine's device.
+
+``create_app(config)`` builds it; the gateway mounts the same app in-process (over
+an ASGI transport) or talks to one started with ``reelgate local-backend``. Long
+polls (``GET /v1/generations/{id}?wait=S``) answer as soon as the status or step
+changes, so a client sees completion without polling in a tight loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+
+from local_backend.config import BackendConfig
+from local_backend.families import load_all_models
+from local_backend.families.base import GenerationParams, InvalidParams, ModelInfo
+from local_backend.runner import Generation, Runner, UnknownModel
+
+__all__ = ["GenerationCreate", "GenerationView", "create_app"]
+
+_PROBLEM = "application/problem+json"
+
+
+class GenerationCreate(GenerationParams):
+    request_id: str | None = Field(
+        default=None,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="Client idempotency key: the same id returns the same generation.",
+    )
+
+
+class GenerationError(BaseModel):
+    code: str
+    message: str
+
+
+class GenerationView(BaseModel):
+    id: str
+    request_id: str | None
+    model: str
+    status: str
+    step: int
+    total_steps: int
+    progress: float
+    queue_position: int | None
+    error: GenerationError | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class _Problem(Exception):
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+def _ts(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _view(runner: Runner, gen: Generation) -> GenerationView:
+    error = GenerationError(code=gen.error_code or "failed", message=gen.error_message or "")
+    return GenerationView(
+        id=gen.id,
+        request_id=gen.request_id,
+        model=gen.model,
+        status=gen.status,
+        step=gen.step,
+        total_steps=gen.total_steps,
+        progress=1.0 if gen.status == "succeeded" else gen.step / max(gen.total_steps, 1),
+        queue_position=runner.queue_position(gen),
+        error=error if gen.status == "failed" else None,
+        created_at=_ts(gen.created_at),  # type: ignore[arg-type]
+        started_at=_ts(gen.started_at),
+        finished_at=_ts(gen.finished_at),
+    )
+
+
+def _problem(status: int, code: str, detail: str) -> JSONResponse:
+    body = {
+        "type": "about:blank",
+        "title": code.replace("_", " "),
+        "status": status,
+        "code": code,
+        "detail": detail,
+    }
+    return JSONResponse(body, status_code=status, media_type=_PROBLEM)
+
+
+def create_app(config: BackendConfig | None = None) -> FastAPI:
+    config = config or BackendConfig()
+    runner = Runner(load_all_models(), config)
+    app = FastAPI(title="reelgate local backend", summary="Video generation on this device.")
+    app.state.runner = runner
+    app.state.close = runner.close
+
+    @app.exception_handler(_Problem)
+    async def _on_problem(_: Request, exc: _Problem) -> JSONResponse:
+        return _problem(exc.status, exc.code, exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def _on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"][1:]) or "body"
+        return _problem(422, "invalid_request", f"{field}: {first['msg']}")
+
+    @app.exception_handler(HTTPException)
+    async def _on_http(_: Request, exc: HTTPException) -> JSONResponse:
+        return _problem(exc.status_code, "http_error", str(exc.detail))
+
+    async def wait_for_status_change(gen: Generation, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        changed = asyncio.Event()
+        seen = gen.status
+        unwatch = runner.watch(gen, lambda: loop.call_soon_threadsafe(changed.set))
+        try:
+            if gen.status == seen and not gen.terminal:
+                await asyncio.wait_for(changed.wait(), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            unwatch()
+
+    def lookup(gen_id: str) -> Generation:
+        gen = runner.get(gen_id)
+        if gen is None:
+            raise _Problem(404, "generation_not_found", f"No generation {gen_id!r}.")
+        return gen
+
+    @app.post("/v1/generations", status_code=202, response_model=GenerationView)
+    async def create(body: GenerationCreate) -> GenerationView:
+        params = GenerationParams.model_validate(body.model_dump(exclude={"request_id"}))
+        try:
+            gen, _ = await asyncio.to_thread(runner.submit, params, body.request_id)
+        except UnknownModel:
+            raise _Problem(
+                404,
+                "unknown_model",
+                f"No model {params.model!r}; serving: {', '.join(runner.models)}.",
+            ) from None
+        except InvalidParams as exc:
+            raise _Problem(422, "invalid_params", exc.message) from None
+        return _view(runner, gen)
+
+    @app.get("/v1/generations/{gen_id}", response_model=GenerationView)
+    async def read(gen_id: str, wait: Annotated[float, Query(ge=0, le=30)] = 0) -> GenerationView:
+        gen = lookup(gen_id)
+        if wait and not gen.terminal:
+            await wait_for_status_change(gen, wait)
+        return _view(runner, gen)
+
+    @app.post("/v1/generations/{gen_id}/cancel", response_model=GenerationView)
+    async def cancel(gen_id: str) -> GenerationView:
+        gen = lookup(gen_id)
+        runner.cancel(gen)
+        if gen.status == "running":
+            await wait_for_status_change(gen, 5)
+        return _view(runner, gen)
+
+    @app.get("/v1/generations/{gen_id}/content")
+    async def content(gen_id: str) -> StreamingResponse:
+        gen = lookup(gen_id)
+        if gen.status != "succeeded" or gen.path is None or not gen.path.exists():
+            raise _Problem(409, "not_ready", f"Generation {gen_id} is {gen.status}.")
+        path = gen.path
+
+        async def chunks() -> AsyncIterator[bytes]:
+            with path.open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    yield chunk
+
+        size = str(path.stat().st_size)
+        return StreamingResponse(chunks(), media_type="video/mp4", headers={"Content-Length": size})
+
+    @app.get("/v1/models", response_model=list[ModelInfo])
+    async def models() -> list[ModelInfo]:
+        return [m.info for m in runner.models.values()]
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "device": config.device, "models": list(runner.models)}
+
+    return app

@@ -1,0 +1,228 @@
+"""The runner: a FIFO queue and one worker thread per device.
+
+A generation is prepared (validated) on submit, queued, then run on the device
+thread; ``on_step`` records progress and raises :class:`GenerationCanceled` once a
+cancel arrives, so a running job stops within one step. Submits carry the client's
+``request_id``: a second submit with the same id returns the first generation.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from local_backend.config import BackendConfig
+from local_backend.families.base import (
+    GenerationCanceled,
+    GenerationParams,
+    Model,
+    ModelError,
+    Task,
+)
+
+__all__ = ["Generation", "Runner", "UnknownModel"]
+
+log = logging.getLogger(__name__)
+
+
+class UnknownModel(LookupError):
+    pass
+
+
+@dataclass
+class Generation:
+    id: str
+    request_id: str | None
+    model: str
+    task: Task
+    status: str = "queued"  # queued | running | succeeded | failed | canceled
+    step: int = 0
+    error_code: str | None = None
+    error_message: str | None = None
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    path: Path | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def total_steps(self) -> int:
+        return self.task.total_steps
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in ("succeeded", "failed", "canceled")
+
+
+class Runner:
+    def __init__(self, models: list[Model], config: BackendConfig) -> None:
+        self.models = {m.info.id: m for m in models}
+        self.config = config
+        self._own_dir = config.work_dir is None
+        self.work_dir = config.work_dir or Path(tempfile.mkdtemp(prefix="reelgate-local-"))
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Condition()
+        self._queue: deque[Generation] = deque()
+        self._all: OrderedDict[str, Generation] = OrderedDict()
+        self._by_request: dict[str, str] = {}
+        self._thread: threading.Thread | None = None
+        self._watchers: dict[str, list[Callable[[], None]]] = {}
+        self._closed = False
+
+    # --- API used by the HTTP layer ---------------------------------------------------
+
+    def submit(self, params: GenerationParams, request_id: str | None) -> tuple[Generation, bool]:
+        """Queue a generation; returns it and whether it is new (False: deduped)."""
+        with self._lock:
+            if request_id and request_id in self._by_request:
+                existing = self._all.get(self._by_request[request_id])
+                if existing is not None:
+                    return existing, False
+        model = self.models.get(params.model)
+        if model is None:
+            raise UnknownModel(params.model)
+        task = model.prepare(params)  # raises InvalidParams before anything is queued
+        gen = Generation(
+            id=f"gen_{uuid.uuid4().hex}", request_id=request_id, model=params.model, task=task
+        )
+        with self._lock:
+            self._all[gen.id] = gen
+            if request_id:
+                self._by_request[request_id] = gen.id
+            self._queue.append(gen)
+            self._ensure_thread()
+            self._lock.notify_all()
+        return gen, True
+
+    def get(self, gen_id: str) -> Generation | None:
+        return self._all.get(gen_id)
+
+    def queue_position(self, gen: Generation) -> int | None:
+        """0 while running; 1 for the next to run; None once finished."""
+        with self._lock:
+            if gen.status == "running":
+                return 0
+            try:
+                return self._queue.index(gen) + 1
+            except ValueError:
+                return None
+
+    def cancel(self, gen: Generation) -> None:
+        with self._lock:
+            if gen.terminal:
+                return
+            gen.cancel.set()
+            if gen.status == "queued":
+                self._queue.remove(gen)
+                self._finish(gen, "canceled")
+            self._lock.notify_all()
+
+    def watch(self, gen: Generation, notify: Callable[[], None]) -> Callable[[], None]:
+        """Call ``notify`` (from any thread) when ``gen``'s status changes; returns an unwatch."""
+        with self._lock:
+            self._watchers.setdefault(gen.id, []).append(notify)
+
+        def unwatch() -> None:
+            with self._lock:
+                watchers = self._watchers.get(gen.id, [])
+                if notify in watchers:
+                    watchers.remove(notify)
+                if not watchers:
+                    self._watchers.pop(gen.id, None)
+
+        return unwatch
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for gen in self._queue:
+                gen.cancel.set()
+            running = [g for g in self._all.values() if g.status == "running"]
+            for gen in running:
+                gen.cancel.set()
+            self._lock.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._own_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    # --- the device thread --------------------------------------------------------------
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(
+                target=self._work, name=f"reelgate-{self.config.device}", daemon=True
+            )
+            self._thread.start()
+
+    def _next(self) -> Generation | None:
+        with self._lock:
+            while not self._queue and not self._closed:
+                self._lock.wait()
+            if self._closed:
+                return None
+            gen = self._queue.popleft()
+            gen.status, gen.started_at = "running", time.time()
+            self._notify(gen)
+            return gen
+
+    def _work(self) -> None:
+        while (gen := self._next()) is not None:
+            self._run(gen)
+
+    def _run(self, gen: Generation) -> None:
+        out = self.work_dir / f"{gen.id}.mp4"
+
+        def on_step(k: int) -> None:
+            if gen.cancel.is_set():
+                raise GenerationCanceled()
+            with self._lock:
+                gen.step = k
+                self._lock.notify_all()
+
+        try:
+            gen.task.run(out, on_step, self.config.device)
+        except GenerationCanceled:
+            out.unlink(missing_ok=True)
+            self._finish(gen, "canceled")
+        except ModelError as exc:
+            out.unlink(missing_ok=True)
+            self._finish(gen, "failed", exc.code, exc.message)
+        except Exception as exc:  # a bug or a device error: the job fails, the service lives
+            log.exception("generation %s failed", gen.id)
+            out.unlink(missing_ok=True)
+            self._finish(gen, "failed", "internal_error", f"{type(exc).__name__}: {exc}")
+        else:
+            gen.path = out
+            self._finish(gen, "succeeded")
+
+    def _finish(
+        self, gen: Generation, status: str, code: str | None = None, message: str | None = None
+    ) -> None:
+        with self._lock:
+            gen.status, gen.error_code, gen.error_message = status, code, message
+            gen.finished_at = time.time()
+            self._notify(gen)
+            self._prune()
+
+    def _notify(self, gen: Generation) -> None:
+        self._lock.notify_all()
+        for notify in self._watchers.get(gen.id, []):
+            notify()
+
+    def _prune(self) -> None:
+        done = [g for g in self._all.values() if g.terminal]
+        for gen in done[: max(0, len(done) - self.config.keep_finished)]:
+            del self._all[gen.id]
+            if gen.request_id:
+                self._by_request.pop(gen.request_id, None)
+            if gen.path is not None:
+                gen.path.unlink(missing_ok=True)

@@ -1,0 +1,1 @@
+from gateway_harness import gateway  # noqa: F401  (the fixture)

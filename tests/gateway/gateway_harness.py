@@ -1,0 +1,60 @@
+"""A gateway in this process: the real app (lifespan, executor, embedded local backend)
+driven through the SDK over an in-memory ASGI transport."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from adapters.base import Adapter
+from gateway.app import create_app
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+from reelgate import AsyncClient
+
+BASE = "http://gateway.test"
+
+
+@dataclass
+class Gateway:
+    app: FastAPI
+    runtime: Runtime
+    client: AsyncClient
+    http: httpx.AsyncClient
+    key: str
+    data_dir: Path
+
+    def auth(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.key}"}
+
+
+async def open_gateway(
+    data_dir: Path,
+    database_url: str,
+    *,
+    adapters: Mapping[str, Adapter] | None = None,
+    **settings: Any,
+) -> AsyncIterator[Gateway]:
+    cfg = Settings(data_dir=data_dir, database_url=database_url, poll_interval_s=0.05, **settings)
+    app = create_app(cfg, adapters=adapters, announce_key=False)
+    async with app.router.lifespan_context(app):
+        runtime: Runtime = app.state.runtime
+        key = runtime.bootstrap_key or (data_dir / "api-key").read_text().strip()
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            httpx.AsyncClient(transport=transport, base_url=BASE) as http,
+            AsyncClient(base_url=BASE, api_key=key, http_client=http, max_retries=0) as client,
+        ):
+            yield Gateway(app, runtime, client, http, key, data_dir)
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path, database_url: str) -> AsyncIterator[Gateway]:
+    async for gw in open_gateway(tmp_path / "data", database_url):
+        yield gw
