@@ -54,12 +54,20 @@ class AdapterError(Exception):
     fallback: bool = False
 
     def __init__(
-        self, message: str, *, code: str = "backend_error", retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        code: str = "backend_error",
+        retry_after: float | None = None,
+        outcome_unknown: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
         self.retry_after = retry_after
+        #: The request may have reached the backend (a timeout or a dropped connection
+        #: after sending): a failed *submit* may still have created a job.
+        self.outcome_unknown = outcome_unknown
 
     @property
     def failure_class(self) -> FailureClass:

@@ -154,6 +154,7 @@ def create_app(
                 file=sys.stderr,
             )
         if runtime.executor is not None:
+            await runtime.store.recover()
             await runtime.executor.start()
         try:
             yield

@@ -116,6 +116,14 @@ class ShotEngine:
                 return await self._poll(ctx)
             if attempt.status == "fetching":
                 return await self._fetch(ctx)
+        except BackendJobLost as err:
+            if not ctx.adapter.idempotent_submit:
+                return self._on_error(ctx, err)
+            # The backend forgot the job (it restarted): resubmitting under the same
+            # request id cannot start a second one.
+            self._update(attempt, status="pending", backend_job_id=None, submit_started_at=None)
+            self._event(ctx, "attempt.resubmitting", reason=err.message)
+            return 0.0
         except AdapterError as err:
             return self._on_error(ctx, err)
         raise AssertionError(f"attempt {attempt.id} in unexpected state {attempt.status}")
@@ -151,15 +159,7 @@ class ShotEngine:
                 f"no result within {self._config.attempt_timeout_s:g} s",
             )
         assert a.backend_job_id is not None
-        try:
-            status = await ctx.adapter.poll(a.backend_job_id)
-        except BackendJobLost as err:
-            if ctx.adapter.idempotent_submit:
-                self._update(a, status="pending", backend_job_id=None, submit_started_at=None)
-                self._event(ctx, "attempt.resubmitting", reason=err.message)
-                return 0.0
-            raise
-        return self._apply_status(ctx, status)
+        return self._apply_status(ctx, await ctx.adapter.poll(a.backend_job_id))
 
     def _apply_status(self, ctx: _Ctx, status: JobStatus) -> float | None:
         a = ctx.attempt
@@ -243,14 +243,17 @@ class ShotEngine:
 
     def _on_error(self, ctx: _Ctx, err: AdapterError) -> float | None:
         a = ctx.attempt
+        if a.status == "pending":
+            if err.outcome_unknown and not ctx.adapter.idempotent_submit:
+                # The create may have reached the vendor, and no vendor dedupes creates:
+                # never resubmit blindly; the next candidate takes over.
+                return self._finish_attempt(ctx, "unknown", "fallback", err.code, err.message)
+            self._update(a, submit_started_at=None)  # the backend answered: no job exists
         if err.retryable and a.retries < self._config.max_retries:
             self._update(a, retries=a.retries + 1, error_code=err.code, error_message=err.message)
             delay = self._backoff.delay(a.retries, err.retry_after)
             self._event(ctx, "attempt.retry", code=err.code, delay_s=round(delay, 3))
             return delay
-        if a.status == "pending" and a.submit_started_at is not None and err.retryable:
-            # The submit may have reached the backend: its outcome is unknown.
-            return self._finish_attempt(ctx, "unknown", "fallback", err.code, err.message)
         klass: FailureClass = "fallback" if err.retryable else err.failure_class
         return self._finish_attempt(ctx, "failed", klass, err.code, err.message)
 

@@ -110,3 +110,7 @@ class ObjectStore(Protocol):
     async def list(self, prefix: str = "") -> builtins.list[str]:
         """Keys starting with ``prefix`` (a string prefix, like S3), sorted."""
         ...
+
+    async def recover(self) -> int:
+        """Clean up what a crash left behind (temp files, unfinished uploads)."""
+        ...

@@ -138,6 +138,22 @@ class FileStore:
     async def list(self, prefix: str = "") -> builtins.list[str]:
         return await asyncio.to_thread(self._list, prefix)
 
+    async def recover(self) -> int:
+        """Remove the temp files of puts a crash interrupted; returns how many.
+
+        Call it at start-up, before any put: a FileStore belongs to one process.
+        """
+        return await asyncio.to_thread(self._remove_temps)
+
+    def _remove_temps(self) -> int:
+        removed = 0
+        for dirpath, _, filenames in os.walk(self.root):
+            for name in filenames:
+                if name.startswith(".") and name.endswith(".tmp"):
+                    Path(dirpath, name).unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
     def _list(self, prefix: str) -> builtins.list[str]:
         if "\\" in prefix or prefix.startswith("/") or ".." in prefix.split("/"):
             raise InvalidKey(f"invalid key prefix {prefix!r}")

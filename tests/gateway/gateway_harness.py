@@ -4,6 +4,7 @@ driven through the SDK over an in-memory ASGI transport."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from fastapi import FastAPI
 
 from adapters.base import Adapter
 from gateway.app import create_app
+from gateway.engine.policy import Clock
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from reelgate import AsyncClient
@@ -34,15 +36,17 @@ class Gateway:
         return {"Authorization": f"Bearer {key or self.key}"}
 
 
+@asynccontextmanager
 async def open_gateway(
     data_dir: Path,
     database_url: str,
     *,
     adapters: Mapping[str, Adapter] | None = None,
+    clock: Clock | None = None,
     **settings: Any,
 ) -> AsyncIterator[Gateway]:
     cfg = Settings(data_dir=data_dir, database_url=database_url, poll_interval_s=0.05, **settings)
-    app = create_app(cfg, adapters=adapters, announce_key=False)
+    app = create_app(cfg, adapters=adapters, clock=clock, announce_key=False)
     async with app.router.lifespan_context(app):
         runtime: Runtime = app.state.runtime
         key = runtime.bootstrap_key or (data_dir / "api-key").read_text().strip()
@@ -56,5 +60,5 @@ async def open_gateway(
 
 @pytest.fixture
 async def gateway(tmp_path: Path, database_url: str) -> AsyncIterator[Gateway]:
-    async for gw in open_gateway(tmp_path / "data", database_url):
+    async with open_gateway(tmp_path / "data", database_url) as gw:
         yield gw

@@ -282,3 +282,13 @@ def test_key_layout() -> None:
         shot_output_key("t1", "../x", "s", 1)
     with pytest.raises(InvalidKey):
         final_output_key("t1/t2", "j")
+
+
+async def test_recover_removes_temp_files_of_interrupted_puts(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    await store.put_bytes("t/j/s/1/video.mp4", b"done")
+    leftover = tmp_path / "t/j/s/1/.video.mp4.abc123.tmp"
+    leftover.write_bytes(b"half")
+    assert await store.recover() == 1
+    assert not leftover.exists()
+    assert await store.list("t/") == ["t/j/s/1/video.mp4"]

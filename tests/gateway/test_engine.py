@@ -1,0 +1,209 @@
+"""The engine's decisions: retry, fall back, fail, and resume without resubmitting.
+
+A scripted vendor stands in for Runway (vendors are the one thing we cannot reach);
+everything else is real: the database, the executor, the local backend that serves
+the fallback, storage and ffmpeg.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from gateway_harness import open_gateway
+
+from adapters.base import (
+    ContentRejected,
+    Failure,
+    GenerationRequest,
+    JobStatus,
+    RateLimited,
+    RetryableError,
+    Submission,
+)
+from gateway import media
+from gateway.engine.policy import Clock
+
+
+class InstantClock(Clock):
+    """Real time, but backoff sleeps only yield: retries run at once."""
+
+    def now(self) -> float:
+        import time
+
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(0)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    out = tmp_path_factory.mktemp("clip") / "clip.mp4"
+    subprocess.run(
+        [media.ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i",
+         "testsrc2=size=128x72:rate=24:duration=1", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+         str(out)],
+        check=True,
+    )
+    return out.read_bytes()
+
+
+@dataclass
+class ScriptedVendor:
+    """A vendor whose behaviour each test scripts: errors at submit, then poll states."""
+
+    clip: bytes
+    submit_errors: list[Exception] = field(default_factory=list)
+    states: list[JobStatus] = field(default_factory=list)
+    name: str = "runway"
+    idempotent_submit: bool = False
+    supports_cancel: bool = True
+    submits: list[GenerationRequest] = field(default_factory=list)
+    canceled: list[str] = field(default_factory=list)
+
+    def configured_models(self) -> set[str] | None:
+        return None
+
+    async def submit(self, request: GenerationRequest) -> Submission:
+        if self.submit_errors:
+            raise self.submit_errors.pop(0)
+        self.submits.append(request)
+        return Submission(backend_job_id=f"task-{len(self.submits)}", poll_after_s=0)
+
+    async def poll(self, backend_job_id: str) -> JobStatus:
+        if len(self.states) > 1:
+            return self.states.pop(0)
+        return self.states[0] if self.states else JobStatus(state="succeeded", next_poll_s=0)
+
+    async def cancel(self, backend_job_id: str) -> None:
+        self.canceled.append(backend_job_id)
+
+    async def download(self, backend_job_id: str, status: JobStatus) -> AsyncIterator[bytes]:
+        yield self.clip[: len(self.clip) // 2]
+        yield self.clip[len(self.clip) // 2 :]
+
+    async def aclose(self) -> None:
+        pass
+
+
+CHARACTER = {"shots": [{"kind": "character", "prompt": "a tailor threads a needle",
+                        "duration_s": 1, "fps": 24}]}
+
+
+async def run(tmp_path: Path, database_url: str, vendor: ScriptedVendor, body: dict) -> tuple:
+    async with open_gateway(
+        tmp_path / "data", database_url, adapters={"runway": vendor}, clock=InstantClock(),
+        max_retries=2,
+    ) as gw:
+        job = await gw.client.jobs.create(body)
+        job = await gw.client.jobs.wait(job, timeout=60)
+        prov = await gw.client.jobs.provenance(job)
+    return job, prov
+
+
+async def test_vendor_success_is_stored_with_its_job_id(tmp_path, database_url, clip) -> None:
+    vendor = ScriptedVendor(clip, states=[
+        JobStatus(state="queued", queue_position=3, next_poll_s=0),
+        JobStatus(state="running", progress=0.5, next_poll_s=0),
+        JobStatus(state="succeeded", next_poll_s=0),
+    ])
+    job, prov = await run(tmp_path, database_url, vendor, CHARACTER)
+    shot = job.shots[0]
+    assert job.status == "succeeded" and shot.model == "runway/gen4.5"
+    assert len(vendor.submits) == 1 and vendor.submits[0].model == "gen4.5"
+    assert vendor.submits[0].width == 1280 and vendor.submits[0].fps == 24
+    assert prov["shots"][0]["backend"] == {"adapter": "runway", "job_id": "task-1"}
+    assert shot.cost_usd is not None and shot.cost_usd > 0
+
+
+async def test_rate_limits_are_retried_on_the_same_model(tmp_path, database_url, clip) -> None:
+    vendor = ScriptedVendor(clip, submit_errors=[RateLimited("slow down", retry_after=0.01)] * 2)
+    job, _ = await run(tmp_path, database_url, vendor, CHARACTER)
+    shot = job.shots[0]
+    assert job.status == "succeeded" and shot.model == "runway/gen4.5"
+    assert len(shot.attempts) == 1 and len(vendor.submits) == 1
+
+
+async def test_failed_generation_falls_back_to_the_next_candidate(
+    tmp_path, database_url, clip
+) -> None:
+    failed = JobStatus(state="failed", next_poll_s=0, failure=Failure(
+        code="INTERNAL", message="vendor broke", failure_class="fallback"))
+    vendor = ScriptedVendor(clip, states=[failed])
+    job, prov = await run(tmp_path, database_url, vendor, CHARACTER)
+    shot = job.shots[0]
+    assert job.status == "succeeded"
+    assert [a.status for a in shot.attempts] == ["failed", "succeeded"]
+    assert [a.model for a in shot.attempts][0] == "runway/gen4.5"
+    assert shot.model == shot.attempts[1].model != "runway/gen4.5"
+    history = prov["shots"][0]["attempts"]
+    assert history[0]["status"] == "failed" and "vendor broke" in history[0]["error"]
+
+
+async def test_content_rejection_fails_the_shot_without_fallback(
+    tmp_path, database_url, clip
+) -> None:
+    vendor = ScriptedVendor(clip, submit_errors=[ContentRejected("policy", code="SAFETY.INPUT")])
+    job, prov = await run(tmp_path, database_url, vendor, CHARACTER)
+    shot = job.shots[0]
+    assert job.status == "failed" and shot.status == "failed"
+    assert shot.error_code == "SAFETY.INPUT" and len(shot.attempts) == 1
+    assert prov["shots"] == []
+
+
+async def test_a_lost_submit_is_never_resubmitted_blindly(tmp_path, database_url, clip) -> None:
+    lost = RetryableError("read timeout after sending", code="timeout", outcome_unknown=True)
+    vendor = ScriptedVendor(clip, submit_errors=[lost])
+    job, _ = await run(tmp_path, database_url, vendor, CHARACTER)
+    shot = job.shots[0]
+    assert job.status == "succeeded" and vendor.submits == []
+    assert shot.attempts[0].status == "unknown" and shot.attempts[0].model == "runway/gen4.5"
+    assert shot.attempts[-1].status == "succeeded" and shot.model != "runway/gen4.5"
+
+
+async def test_retries_run_out_then_the_next_candidate_runs(tmp_path, database_url, clip) -> None:
+    vendor = ScriptedVendor(clip, submit_errors=[RetryableError("503", code="http_503")] * 5)
+    job, _ = await run(tmp_path, database_url, vendor, CHARACTER)
+    shot = job.shots[0]
+    assert job.status == "succeeded" and vendor.submits == []
+    assert shot.attempts[0].status == "failed" and shot.attempts[0].error_code == "http_503"
+    assert len(vendor.submit_errors) == 2  # 1 try + max_retries=2 retries
+    assert shot.attempts[-1].status == "succeeded"
+
+
+async def test_restart_resumes_polling_and_never_resubmits(tmp_path, database_url, clip) -> None:
+    vendor = ScriptedVendor(clip, states=[JobStatus(state="running", progress=0.3, next_poll_s=0.01)])
+    data = tmp_path / "data"
+    async with open_gateway(data, database_url, adapters={"runway": vendor}) as gw:
+        job = await gw.client.jobs.create(CHARACTER)
+        for _ in range(500):
+            job = await gw.client.jobs.get(job)
+            if job.shots[0].attempts and job.shots[0].attempts[0].status == "running":
+                break
+            await asyncio.sleep(0.01)
+        assert job.shots[0].attempts[0].backend_job_id == "task-1"
+    assert len(vendor.submits) == 1
+    vendor.states = [JobStatus(state="succeeded", next_poll_s=0)]
+    async with open_gateway(data, database_url, adapters={"runway": vendor}) as gw:
+        job = await gw.client.jobs.wait(job, timeout=60)
+    assert job.status == "succeeded" and len(vendor.submits) == 1
+    assert len(job.shots[0].attempts) == 1
+
+
+async def test_cancel_cancels_the_vendor_job(tmp_path, database_url, clip) -> None:
+    vendor = ScriptedVendor(clip, states=[JobStatus(state="running", next_poll_s=0.01)])
+    async with open_gateway(tmp_path / "data", database_url, adapters={"runway": vendor}) as gw:
+        job = await gw.client.jobs.create(CHARACTER)
+        for _ in range(500):
+            job = await gw.client.jobs.get(job)
+            if job.shots[0].attempts and job.shots[0].attempts[0].backend_job_id:
+                break
+            await asyncio.sleep(0.01)
+        job = await gw.client.jobs.cancel(job)
+    assert job.status == "canceled" and job.shots[0].attempts[0].status == "canceled"
+    assert vendor.canceled == ["task-1"]
