@@ -98,6 +98,16 @@ def parse_status(body: dict[str, Any], *, long_poll: bool) -> JobStatus:
     )
 
 
+def _transport_error(exc: httpx.TransportError) -> RetryableError:
+    """No answer: retry. Unless the connection never opened, the backend may have acted."""
+    sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+    if isinstance(exc, httpx.TimeoutException):
+        message, code = f"local backend timed out: {exc}", "timeout"
+    else:
+        message, code = f"local backend unreachable: {exc}", "unreachable"
+    return RetryableError(message, code=code, outcome_unknown=sent)
+
+
 class LocalBackendAdapter:
     name = "local"
     idempotent_submit = True
@@ -123,11 +133,18 @@ class LocalBackendAdapter:
     def configured_models(self) -> set[str] | None:
         return set().union(*self._served)
 
-    def _client_for(self, model: str) -> int:
-        for i, served in enumerate(self._served):
-            if model in served:
-                return i
-        raise BackendFailure(f"no local backend serves {model!r}", code="model_not_served")
+    def _serving(self, model: str) -> int | None:
+        return next((i for i, served in enumerate(self._served) if model in served), None)
+
+    async def _client_for(self, model: str) -> int:
+        """The first backend serving ``model``; a miss re-reads the model lists once."""
+        index = self._serving(model)
+        if index is None:
+            await self.refresh()  # a backend may have come up since the last look
+            index = self._serving(model)
+        if index is None:
+            raise BackendFailure(f"no local backend serves {model!r}", code="model_not_served")
+        return index
 
     def _split(self, backend_job_id: str) -> tuple[httpx.AsyncClient, str]:
         index, _, gen_id = backend_job_id.partition("/")
@@ -141,22 +158,24 @@ class LocalBackendAdapter:
     ) -> dict[str, Any]:
         try:
             response = await client.request(method, url, **kw)
-        except httpx.TimeoutException as exc:
-            raise RetryableError(f"local backend timed out: {exc}", code="timeout") from exc
         except httpx.TransportError as exc:
-            raise RetryableError(f"local backend unreachable: {exc}", code="unreachable") from exc
+            raise _transport_error(exc) from exc
         if response.status_code >= 300:
             raise classify(response, polling=polling)
         try:
             body = response.json()
         except json.JSONDecodeError as exc:
-            raise RetryableError("local backend sent malformed JSON", code="malformed") from exc
+            raise RetryableError(
+                "local backend sent malformed JSON", code="malformed", outcome_unknown=True
+            ) from exc
         if not isinstance(body, dict):
-            raise RetryableError("local backend sent an unexpected body", code="malformed")
+            raise RetryableError(
+                "local backend sent an unexpected body", code="malformed", outcome_unknown=True
+            )
         return body
 
     async def submit(self, request: GenerationRequest) -> Submission:
-        index = self._client_for(request.model)
+        index = await self._client_for(request.model)
         payload = request.model_dump(
             exclude={"aspect_ratio", "resolution", "audio", "callback_url"}, exclude_none=True
         )
@@ -185,9 +204,7 @@ class LocalBackendAdapter:
                 async for chunk in response.aiter_bytes():
                     yield chunk
         except httpx.TransportError as exc:
-            raise RetryableError(
-                f"download from local backend failed: {exc}", code="unreachable"
-            ) from exc
+            raise _transport_error(exc) from exc
 
     async def generation(self, backend_job_id: str) -> dict[str, Any]:
         """The backend's raw record (timings included), for diagnostics and benchmarks."""

@@ -2,14 +2,20 @@
 
 ``create_app(config)`` builds it; the gateway mounts the same app in-process (over
 an ASGI transport) or talks to one started with ``reelgate local-backend``. Long
-polls (``GET /v1/generations/{id}?wait=S``) answer as soon as the status or step
+polls (``GET /v1/generations/{id}?wait=S``) answer as soon as the status
 changes, so a client sees completion without polling in a tight loop.
+
+The runner's worker thread starts on the first submit, not in a lifespan (the
+ASGI transport runs none); ``app.state.close()`` stops it, and under uvicorn the
+lifespan's shutdown calls it too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -22,9 +28,9 @@ from starlette.exceptions import HTTPException
 from local_backend.config import BackendConfig
 from local_backend.families import load_all_models
 from local_backend.families.base import GenerationParams, InvalidParams, ModelInfo
-from local_backend.runner import Generation, Runner, UnknownModel
+from local_backend.runner import Generation, Runner, RunnerClosed, UnknownModel
 
-__all__ = ["GenerationCreate", "GenerationView", "create_app"]
+__all__ = ["GenerationCreate", "GenerationView", "create_app", "serve"]
 
 _PROBLEM = "application/problem+json"
 
@@ -68,7 +74,8 @@ def _ts(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
-def _view(runner: Runner, gen: Generation) -> GenerationView:
+def _view(runner: Runner, live: Generation) -> GenerationView:
+    gen, position = runner.snapshot(live)
     error = GenerationError(code=gen.error_code or "failed", message=gen.error_message or "")
     return GenerationView(
         id=gen.id,
@@ -78,7 +85,7 @@ def _view(runner: Runner, gen: Generation) -> GenerationView:
         step=gen.step,
         total_steps=gen.total_steps,
         progress=1.0 if gen.status == "succeeded" else gen.step / max(gen.total_steps, 1),
-        queue_position=runner.queue_position(gen),
+        queue_position=position,
         error=error if gen.status == "failed" else None,
         created_at=_ts(gen.created_at),  # type: ignore[arg-type]
         started_at=_ts(gen.started_at),
@@ -100,7 +107,17 @@ def _problem(status: int, code: str, detail: str) -> JSONResponse:
 def create_app(config: BackendConfig | None = None) -> FastAPI:
     config = config or BackendConfig()
     runner = Runner(load_all_models(), config)
-    app = FastAPI(title="reelgate local backend", summary="Video generation on this device.")
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await asyncio.to_thread(runner.close)
+
+    app = FastAPI(
+        title="reelgate local backend",
+        summary="Video generation on this device.",
+        lifespan=lifespan,
+    )
     app.state.runner = runner
     app.state.close = runner.close
 
@@ -122,7 +139,12 @@ def create_app(config: BackendConfig | None = None) -> FastAPI:
         loop = asyncio.get_running_loop()
         changed = asyncio.Event()
         seen = gen.status
-        unwatch = runner.watch(gen, lambda: loop.call_soon_threadsafe(changed.set))
+
+        def wake() -> None:  # runs on the worker thread
+            with contextlib.suppress(RuntimeError):  # the loop may be gone already
+                loop.call_soon_threadsafe(changed.set)
+
+        unwatch = runner.watch(gen, wake)
         try:
             if gen.status == seen and not gen.terminal:
                 await asyncio.wait_for(changed.wait(), timeout)
@@ -150,6 +172,8 @@ def create_app(config: BackendConfig | None = None) -> FastAPI:
             ) from None
         except InvalidParams as exc:
             raise _Problem(422, "invalid_params", exc.message) from None
+        except RunnerClosed as exc:
+            raise _Problem(503, "shutting_down", str(exc)) from None
         return _view(runner, gen)
 
     @app.get("/v1/generations/{gen_id}", response_model=GenerationView)
@@ -191,3 +215,12 @@ def create_app(config: BackendConfig | None = None) -> FastAPI:
         return {"status": "ok", "device": config.device, "models": list(runner.models)}
 
     return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 8008, config: BackendConfig | None = None) -> None:
+    """Run one backend under uvicorn until interrupted (``reelgate local-backend``)."""
+    try:
+        import uvicorn
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise RuntimeError("serving needs uvicorn: pip install 'reelgate[server]'") from exc
+    uvicorn.run(create_app(config), host=host, port=port, log_level="info")

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from local_backend.config import BackendConfig
@@ -28,13 +28,17 @@ from local_backend.families.base import (
     Task,
 )
 
-__all__ = ["Generation", "Runner", "UnknownModel"]
+__all__ = ["Generation", "Runner", "RunnerClosed", "UnknownModel"]
 
 log = logging.getLogger(__name__)
 
 
 class UnknownModel(LookupError):
     pass
+
+
+class RunnerClosed(RuntimeError):
+    """The backend is shutting down and takes no more work."""
 
 
 @dataclass
@@ -81,11 +85,9 @@ class Runner:
 
     def submit(self, params: GenerationParams, request_id: str | None) -> tuple[Generation, bool]:
         """Queue a generation; returns it and whether it is new (False: deduped)."""
-        with self._lock:
-            if request_id and request_id in self._by_request:
-                existing = self._all.get(self._by_request[request_id])
-                if existing is not None:
-                    return existing, False
+        existing = self._existing(request_id)
+        if existing is not None:
+            return existing, False
         model = self.models.get(params.model)
         if model is None:
             raise UnknownModel(params.model)
@@ -94,6 +96,11 @@ class Runner:
             id=f"gen_{uuid.uuid4().hex}", request_id=request_id, model=params.model, task=task
         )
         with self._lock:
+            if self._closed:
+                raise RunnerClosed("the local backend is shutting down")
+            existing = self._existing(request_id)  # a concurrent twin may have won
+            if existing is not None:
+                return existing, False
             self._all[gen.id] = gen
             if request_id:
                 self._by_request[request_id] = gen.id
@@ -102,8 +109,18 @@ class Runner:
             self._lock.notify_all()
         return gen, True
 
+    def _existing(self, request_id: str | None) -> Generation | None:
+        with self._lock:
+            gen_id = self._by_request.get(request_id) if request_id else None
+            return self._all.get(gen_id) if gen_id else None
+
     def get(self, gen_id: str) -> Generation | None:
         return self._all.get(gen_id)
+
+    def snapshot(self, gen: Generation) -> tuple[Generation, int | None]:
+        """A consistent copy of ``gen`` and its queue position, taken under the lock."""
+        with self._lock:
+            return replace(gen), self.queue_position(gen)
 
     def queue_position(self, gen: Generation) -> int | None:
         """0 while running; 1 for the next to run; None once finished."""
@@ -143,8 +160,10 @@ class Runner:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            for gen in self._queue:
+            while self._queue:
+                gen = self._queue.popleft()
                 gen.cancel.set()
+                self._finish(gen, "canceled")
             running = [g for g in self._all.values() if g.status == "running"]
             for gen in running:
                 gen.cancel.set()

@@ -1,0 +1,1 @@
+from backend_harness import app, client, poll_until, work_dir  # noqa: F401  (fixtures)

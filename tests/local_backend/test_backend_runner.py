@@ -1,0 +1,107 @@
+"""The runner with stand-in models: failures become data, and leave no files behind."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from local_backend.config import BackendConfig
+from local_backend.families.base import (
+    Capabilities,
+    GenerationParams,
+    ModelError,
+    ModelInfo,
+    OnStep,
+    Range,
+)
+from local_backend.runner import Generation, Runner
+
+INFO = ModelInfo(
+    id="flaky",
+    family="test",
+    description="fails on demand",
+    capabilities=Capabilities(
+        modes=["t2v"], duration_s=Range(min=0, max=10), fps=Range(min=1, max=60), max_long_side=64
+    ),
+)
+
+
+@dataclass(frozen=True)
+class FlakyTask:
+    prompt: str
+    total_steps: int = 3
+
+    def run(self, out: Path, on_step: OnStep, device: str) -> None:
+        out.write_bytes(b"partial")
+        on_step(1)
+        if self.prompt == "model-error":
+            raise ModelError("out_of_memory", "CUDA out of memory")
+        if self.prompt == "bug":
+            raise ZeroDivisionError("division by zero")
+        on_step(2)
+        on_step(3)
+        out.write_bytes(b"video")
+
+
+class FlakyModel:
+    info = INFO
+
+    def prepare(self, params: GenerationParams) -> FlakyTask:
+        return FlakyTask(params.prompt)
+
+
+def params(prompt: str) -> GenerationParams:
+    return GenerationParams(model="flaky", prompt=prompt, duration_s=1, fps=8, width=16, height=16)
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> Iterator[Runner]:
+    runner = Runner([FlakyModel()], BackendConfig(work_dir=tmp_path, keep_finished=2))
+    yield runner
+    runner.close()
+
+
+def wait(gen: Generation, timeout: float = 5) -> Generation:
+    deadline = time.monotonic() + timeout
+    while not gen.terminal:
+        assert time.monotonic() < deadline, gen
+        time.sleep(0.005)
+    return gen
+
+
+@pytest.mark.parametrize(
+    ("prompt", "code", "message"),
+    [
+        ("model-error", "out_of_memory", "CUDA out of memory"),
+        ("bug", "internal_error", "ZeroDivisionError: division by zero"),
+    ],
+)
+def test_a_failed_job_is_data_and_leaves_no_file(
+    runner: Runner, tmp_path: Path, prompt: str, code: str, message: str
+) -> None:
+    gen, _ = runner.submit(params(prompt), None)
+    wait(gen)
+    assert (gen.status, gen.error_code, gen.error_message, gen.step) == ("failed", code, message, 1)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_worker_survives_a_failure(runner: Runner) -> None:
+    bad, _ = runner.submit(params("bug"), None)
+    good, _ = runner.submit(params("fine"), None)
+    assert wait(bad).status == "failed"
+    assert wait(good).status == "succeeded"
+    assert good.path is not None and good.path.read_bytes() == b"video"
+
+
+def test_only_the_newest_finished_jobs_are_kept(runner: Runner, tmp_path: Path) -> None:
+    gens = [runner.submit(params("fine"), f"r{i}")[0] for i in range(4)]
+    for gen in gens:
+        wait(gen)
+    assert [runner.get(g.id) is not None for g in gens] == [False, False, True, True]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{g.id}.mp4" for g in gens[2:])
+    again, new = runner.submit(params("fine"), "r0")  # its record is gone: a new job
+    assert new and again.id != gens[0].id
