@@ -8,6 +8,7 @@ object instead of storing a second one.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway import media, provenance
+from gateway.mp4info import read_mp4_info
 from gateway.storage import (
     ObjectStore,
     StorageError,
@@ -65,20 +67,28 @@ class OutputWriter:
             digest, size = await _spool(chunks, spool)
             if size == 0:
                 raise media.MediaError("the backend returned an empty output")
-            info = await media.probe(spool, ffmpeg=self._ffmpeg)
+            info = read_mp4_info(spool) or await media.probe(spool, ffmpeg=self._ffmpeg)
             key = shot_output_key(job.tenant_id, job.id, shot.id, attempt.number)
             output = provenance.OutputRef(
                 key, digest, size, info.duration_s, info.width, info.height, info.fps, info.codec
             )
             manifest = self._shot_manifest(job, shot, attempt, attempts, output, cost_micros)
-            await self._put_file(key, spool, digest, provenance.object_metadata(manifest))
+            prov_key = shot_provenance_key(job.tenant_id, job.id, shot.id, attempt.number)
+            await self._put_with_manifest(key, spool, digest, prov_key, manifest)
         finally:
             spool.unlink(missing_ok=True)
-        prov_key = shot_provenance_key(job.tenant_id, job.id, shot.id, attempt.number)
-        await self._store.put_bytes(
-            prov_key, provenance.canonical_json(manifest), content_type="application/json"
-        )
         return StoredOutput(key, {**_wire_output(output), "provenance_key": prov_key})
+
+    async def _put_with_manifest(
+        self, key: str, path: Path, digest: str, prov_key: str, manifest: dict[str, Any]
+    ) -> None:
+        """Store the video and its manifest side by side (concurrently: two fsyncs overlap)."""
+        await asyncio.gather(
+            self._put_file(key, path, digest, provenance.object_metadata(manifest)),
+            self._store.put_bytes(
+                prov_key, provenance.canonical_json(manifest), content_type="application/json"
+            ),
+        )
 
     async def store_final(self, job: Job, shots: list[Shot]) -> StoredOutput:
         """Join the succeeded shots in order into the final cut, with its manifest."""
@@ -112,14 +122,11 @@ class OutputWriter:
                 parents=parents,
                 assemble_mode=result.mode,
             )
-            await self._put_file(key, out, digest, provenance.object_metadata(manifest))
+            prov_key = final_provenance_key(job.tenant_id, job.id)
+            await self._put_with_manifest(key, out, digest, prov_key, manifest)
         finally:
             for path in (*temps, out):
                 path.unlink(missing_ok=True)
-        prov_key = final_provenance_key(job.tenant_id, job.id)
-        await self._store.put_bytes(
-            prov_key, provenance.canonical_json(manifest), content_type="application/json"
-        )
         return StoredOutput(
             key, {**_wire_output(output), "provenance_key": prov_key, "assemble_mode": result.mode}
         )

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from adapters.base import (
@@ -56,6 +57,13 @@ class EngineConfig:
     attempt_timeout_s: float = 3600.0
 
 
+class _Keep:
+    """Leave the value as it is (None is a value: unknown progress)."""
+
+
+KEEP = _Keep()
+
+
 @dataclass
 class _Ctx:
     shot: Shot
@@ -84,6 +92,8 @@ class ShotEngine:
         self._clock = clock
         self._config = config or EngineConfig()
         self._backoff = backoff or Backoff()
+        #: The status that reported success, kept for the fetch step right after it.
+        self._last_status: dict[str, JobStatus] = {}
 
     async def run(self, shot_id: str) -> None:
         """Advance the shot until it is terminal."""
@@ -121,8 +131,13 @@ class ShotEngine:
                 return self._on_error(ctx, err)
             # The backend forgot the job (it restarted): resubmitting under the same
             # request id cannot start a second one.
-            self._update(attempt, status="pending", backend_job_id=None, submit_started_at=None)
-            self._event(ctx, "attempt.resubmitting", reason=err.message)
+            self._update(
+                attempt,
+                status="pending",
+                backend_job_id=None,
+                submit_started_at=None,
+                event=("attempt.resubmitting", {"reason": err.message}),
+            )
             return 0.0
         except AdapterError as err:
             return self._on_error(ctx, err)
@@ -143,8 +158,13 @@ class ShotEngine:
         self._update(a, submit_started_at=utcnow())
         request = GenerationRequest.model_validate(a.request)
         submission = await ctx.adapter.submit(request)
-        self._update(a, backend_job_id=submission.backend_job_id, status="submitted", retries=0)
-        self._event(ctx, "attempt.submitted", backend_job_id=submission.backend_job_id)
+        self._update(
+            a,
+            backend_job_id=submission.backend_job_id,
+            status="submitted",
+            retries=0,
+            event=("attempt.submitted", {"backend_job_id": submission.backend_job_id}),
+        )
         return submission.poll_after_s
 
     async def _poll(self, ctx: _Ctx) -> float | None:
@@ -164,8 +184,15 @@ class ShotEngine:
     def _apply_status(self, ctx: _Ctx, status: JobStatus) -> float | None:
         a = ctx.attempt
         if status.state == "succeeded":
-            self._update(a, status="fetching", progress=1.0, queue_position=None, retries=0)
-            self._update_shot(ctx.shot, progress=1.0)
+            self._last_status[a.id] = status
+            self._update(
+                a,
+                status="fetching",
+                progress=1.0,
+                queue_position=None,
+                retries=0,
+                shot_progress=1.0,
+            )
             return 0.0
         if status.state == "failed":
             failure = status.failure
@@ -189,14 +216,16 @@ class ShotEngine:
                 progress=status.progress,
                 queue_position=status.queue_position,
                 retries=0,
+                shot_progress=status.progress,
             )
-            self._update_shot(ctx.shot, progress=status.progress)
         return status.next_poll_s
 
     async def _fetch(self, ctx: _Ctx) -> float | None:
         a = ctx.attempt
         assert a.backend_job_id is not None
-        status = await ctx.adapter.poll(a.backend_job_id)  # fresh output URL after a restart
+        status = self._last_status.pop(a.id, None)
+        if status is None:  # after a restart: ask again (vendors' output URLs also expire)
+            status = await ctx.adapter.poll(a.backend_job_id)
         if status.state != "succeeded":
             return self._finish_attempt(
                 ctx,
@@ -250,9 +279,14 @@ class ShotEngine:
                 return self._finish_attempt(ctx, "unknown", "fallback", err.code, err.message)
             self._update(a, submit_started_at=None)  # the backend answered: no job exists
         if err.retryable and a.retries < self._config.max_retries:
-            self._update(a, retries=a.retries + 1, error_code=err.code, error_message=err.message)
-            delay = self._backoff.delay(a.retries, err.retry_after)
-            self._event(ctx, "attempt.retry", code=err.code, delay_s=round(delay, 3))
+            delay = self._backoff.delay(a.retries + 1, err.retry_after)
+            self._update(
+                a,
+                retries=a.retries + 1,
+                error_code=err.code,
+                error_message=err.message,
+                event=("attempt.retry", {"code": err.code, "delay_s": round(delay, 3)}),
+            )
             return delay
         klass: FailureClass = "fallback" if err.retryable else err.failure_class
         return self._finish_attempt(ctx, "failed", klass, err.code, err.message)
@@ -422,28 +456,31 @@ class ShotEngine:
         )
         return self._clock.now() - created > self._config.attempt_timeout_s
 
-    def _update(self, a: Attempt, **fields: object) -> None:
+    def _update(
+        self,
+        a: Attempt,
+        *,
+        shot_progress: float | _Keep | None = KEEP,
+        event: tuple[str, dict[str, object]] | None = None,
+        **fields: object,
+    ) -> None:
+        """Persist attempt fields, and optionally the shot's progress and an event, at once."""
+        now = utcnow()
+        values = {**fields, "updated_at": now}
         with self._db.session() as s:
-            row = s.get(Attempt, a.id)
-            assert row is not None
-            for name, value in {**fields, "updated_at": utcnow()}.items():
-                setattr(row, name, value)
-                setattr(a, name, value)
-            s.add(row)
+            s.exec(update(Attempt).where(col(Attempt.id) == a.id).values(**values))
+            if not isinstance(shot_progress, _Keep):
+                s.exec(
+                    update(Shot)
+                    .where(col(Shot.id) == a.shot_id)
+                    .values(progress=shot_progress, updated_at=now)
+                )
+            if event is not None:
+                job_id = s.exec(select(Shot.job_id).where(Shot.id == a.shot_id)).one()
+                s.add(Event(job_id=job_id, shot_id=a.shot_id, type=event[0], data=event[1]))
             s.commit()
-
-    def _update_shot(self, shot: Shot, *, progress: float | None) -> None:
-        with self._db.session() as s:
-            row = s.get(Shot, shot.id)
-            assert row is not None
-            row.progress, row.updated_at = progress, utcnow()
-            s.add(row)
-            s.commit()
-
-    def _event(self, ctx: _Ctx, type_: str, **data: object) -> None:
-        with self._db.session() as s:
-            s.add(Event(job_id=ctx.shot.job_id, shot_id=ctx.shot.id, type=type_, data=data))
-            s.commit()
+        for name, value in values.items():
+            setattr(a, name, value)
 
 
 def _latest_attempt(s: Session, shot_id: str) -> Attempt | None:

@@ -45,9 +45,20 @@ class InstantClock(Clock):
 def clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     out = tmp_path_factory.mktemp("clip") / "clip.mp4"
     subprocess.run(
-        [media.ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i",
-         "testsrc2=size=128x72:rate=24:duration=1", "-c:v", "libx264", "-pix_fmt", "yuv420p",
-         str(out)],
+        [
+            media.ffmpeg_exe(),
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=128x72:rate=24:duration=1",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            str(out),
+        ],
         check=True,
     )
     return out.read_bytes()
@@ -91,13 +102,19 @@ class ScriptedVendor:
         pass
 
 
-CHARACTER = {"shots": [{"kind": "character", "prompt": "a tailor threads a needle",
-                        "duration_s": 1, "fps": 24}]}
+CHARACTER = {
+    "shots": [
+        {"kind": "character", "prompt": "a tailor threads a needle", "duration_s": 1, "fps": 24}
+    ]
+}
 
 
 async def run(tmp_path: Path, database_url: str, vendor: ScriptedVendor, body: dict) -> tuple:
     async with open_gateway(
-        tmp_path / "data", database_url, adapters={"runway": vendor}, clock=InstantClock(),
+        tmp_path / "data",
+        database_url,
+        adapters={"runway": vendor},
+        clock=InstantClock(),
         max_retries=2,
     ) as gw:
         job = await gw.client.jobs.create(body)
@@ -107,11 +124,14 @@ async def run(tmp_path: Path, database_url: str, vendor: ScriptedVendor, body: d
 
 
 async def test_vendor_success_is_stored_with_its_job_id(tmp_path, database_url, clip) -> None:
-    vendor = ScriptedVendor(clip, states=[
-        JobStatus(state="queued", queue_position=3, next_poll_s=0),
-        JobStatus(state="running", progress=0.5, next_poll_s=0),
-        JobStatus(state="succeeded", next_poll_s=0),
-    ])
+    vendor = ScriptedVendor(
+        clip,
+        states=[
+            JobStatus(state="queued", queue_position=3, next_poll_s=0),
+            JobStatus(state="running", progress=0.5, next_poll_s=0),
+            JobStatus(state="succeeded", next_poll_s=0),
+        ],
+    )
     job, prov = await run(tmp_path, database_url, vendor, CHARACTER)
     shot = job.shots[0]
     assert job.status == "succeeded" and shot.model == "runway/gen4.5"
@@ -132,14 +152,17 @@ async def test_rate_limits_are_retried_on_the_same_model(tmp_path, database_url,
 async def test_failed_generation_falls_back_to_the_next_candidate(
     tmp_path, database_url, clip
 ) -> None:
-    failed = JobStatus(state="failed", next_poll_s=0, failure=Failure(
-        code="INTERNAL", message="vendor broke", failure_class="fallback"))
+    failed = JobStatus(
+        state="failed",
+        next_poll_s=0,
+        failure=Failure(code="INTERNAL", message="vendor broke", failure_class="fallback"),
+    )
     vendor = ScriptedVendor(clip, states=[failed])
     job, prov = await run(tmp_path, database_url, vendor, CHARACTER)
     shot = job.shots[0]
     assert job.status == "succeeded"
     assert [a.status for a in shot.attempts] == ["failed", "succeeded"]
-    assert [a.model for a in shot.attempts][0] == "runway/gen4.5"
+    assert shot.attempts[0].model == "runway/gen4.5"
     assert shot.model == shot.attempts[1].model != "runway/gen4.5"
     history = prov["shots"][0]["attempts"]
     assert history[0]["status"] == "failed" and "vendor broke" in history[0]["error"]
@@ -177,7 +200,9 @@ async def test_retries_run_out_then_the_next_candidate_runs(tmp_path, database_u
 
 
 async def test_restart_resumes_polling_and_never_resubmits(tmp_path, database_url, clip) -> None:
-    vendor = ScriptedVendor(clip, states=[JobStatus(state="running", progress=0.3, next_poll_s=0.01)])
+    vendor = ScriptedVendor(
+        clip, states=[JobStatus(state="running", progress=0.3, next_poll_s=0.01)]
+    )
     data = tmp_path / "data"
     async with open_gateway(data, database_url, adapters={"runway": vendor}) as gw:
         job = await gw.client.jobs.create(CHARACTER)
