@@ -151,6 +151,23 @@ def serve(
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
+@app.command("local-backend")
+def local_backend(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8008,
+    device: Annotated[str, typer.Option(help="Device this process runs on.")] = "cpu",
+    work_dir: Annotated[
+        Path | None, typer.Option(help="Where outputs wait to be fetched [default: a temp dir].")
+    ] = None,
+) -> None:
+    """Run a local generation service (one per GPU); point REELGATE_LOCAL_BACKEND_URLS at it."""
+    from local_backend.app import serve as serve_backend
+    from local_backend.config import BackendConfig
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    serve_backend(host, port, BackendConfig(device=device, work_dir=work_dir))
+
+
 def main() -> None:
     try:
         app()
