@@ -24,6 +24,7 @@ demo: install
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy reelgate adapters gateway local_backend
 
 test: install-dev lint
 	$(BIN)/pytest -q

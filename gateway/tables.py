@@ -21,7 +21,7 @@ def utcnow() -> datetime:
 
 
 def _ts(**kw: Any) -> Any:
-    return Field(default_factory=utcnow, sa_type=DateTime(timezone=True), **kw)  # type: ignore[call-overload]
+    return Field(default_factory=utcnow, sa_type=DateTime(timezone=True), **kw)
 
 
 def _json(**kw: Any) -> Any:
@@ -41,7 +41,7 @@ class ApiKey(SQLModel, table=True):
     prefix: str = Field(index=True, description="Visible start of the key, for support.")
     key_hash: str = Field(unique=True, description="HMAC-SHA256 of the key with the server secret.")
     created_at: datetime = _ts()
-    revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    revoked_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
 
 class Job(SQLModel, table=True):
@@ -98,7 +98,7 @@ class Attempt(SQLModel, table=True):
     request: dict[str, Any] = _json(nullable=False)
     plan: dict[str, Any] = _json(nullable=False)
     backend_job_id: str | None = None
-    submit_started_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))  # type: ignore[call-overload]
+    submit_started_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     retries: int = 0
     progress: float | None = None
     queue_position: int | None = None

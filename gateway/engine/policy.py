@@ -40,6 +40,6 @@ class Backoff:
     rng: random.Random = field(default_factory=random.Random, compare=False)
 
     def delay(self, retries: int, retry_after: float | None = None) -> float:
-        ceiling = min(self.cap_s, self.base_s * 2 ** max(0, retries - 1))
+        ceiling = min(self.cap_s, self.base_s * 2.0 ** max(0, retries - 1))
         jittered = ceiling / 2 + self.rng.uniform(0, ceiling / 2)
         return max(jittered, retry_after or 0.0)
