@@ -28,8 +28,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console(stderr=True)
-out = Console()
+#: Messages never wrap (a path:line: field message stays greppable); tables written to a
+#: file or pipe get room instead of an 80-column squeeze.
+console = Console(stderr=True, soft_wrap=True)
+out = Console(width=None if sys.stdout.isatty() else 160)
 
 Server = Annotated[
     str | None,
