@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictBool
 
 __all__ = [
     "Adjustment",
@@ -93,7 +93,7 @@ class ShotDefaults(_Wire):
     aspect_ratio: _AspectRatio | None = None
     resolution: _Resolution | None = None
     fps: Annotated[int, Field(ge=1, le=120)] | None = None
-    audio: bool | None = None
+    audio: StrictBool | None = None
     model: _ModelId | None = None
     prefer: Prefer | None = None
     normalize: NormalizeMode | None = None
@@ -111,7 +111,7 @@ class ShotSpec(_Wire):
     resolution: _Resolution | None = None
     fps: Annotated[int, Field(ge=1, le=120)] | None = None
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] | None = None
-    audio: bool | None = None
+    audio: StrictBool | None = None
     image: _MediaRef | None = None
     last_frame: _MediaRef | None = None
     model: _ModelId | None = None
@@ -127,7 +127,7 @@ class JobCreate(_Wire):
     style: _Text | None = None
     negative: _Text | None = None
     defaults: ShotDefaults | None = None
-    assemble: bool = False
+    assemble: StrictBool = False
     webhook_url: Annotated[str, Field(pattern=r"^https?://", max_length=2048)] | None = None
     metadata: Annotated[dict[str, Annotated[str, Field(max_length=500)]], Field(max_length=32)] = (
         Field(default_factory=dict)

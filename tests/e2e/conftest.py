@@ -7,7 +7,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,8 +79,8 @@ class Server:
                 self.proc.kill()
 
 
-@pytest.fixture
-def server_factory(tmp_path: Path, database_url: str) -> Iterator[callable]:  # type: ignore[valid-type]
+@contextmanager
+def _servers(data_dir: Path, database_url: str) -> Iterator[Callable[..., Server]]:
     servers: list[Server] = []
 
     def make(**env: str) -> Server:
@@ -89,10 +90,26 @@ def server_factory(tmp_path: Path, database_url: str) -> Iterator[callable]:  # 
             "REELGATE_POLL_INTERVAL_S": "0.1",
             **env,
         }
-        server = Server(tmp_path / "data", full)
+        server = Server(data_dir, full)
         servers.append(server)
         return server
 
-    yield make
-    for s in servers:
-        s.stop()
+    try:
+        yield make
+    finally:
+        for s in servers:
+            s.stop()
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Server]]:
+    """Servers on SQLite and on PostgreSQL (the test runs once per database)."""
+    with _servers(tmp_path / "data", database_url) as make:
+        yield make
+
+
+@pytest.fixture
+def sqlite_server_factory(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Servers on SQLite only, for tests whose subject does not depend on the database."""
+    with _servers(tmp_path / "data", f"sqlite:///{tmp_path / 'reelgate.db'}") as make:
+        yield make

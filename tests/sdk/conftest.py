@@ -11,12 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sdk_fakes import FakeAPI, FakeTime
-
-from reelgate import AsyncClient, Client
-
-API_KEY = "rg_test_key"
-BASE_URL = "http://gateway.test"
+from sdk_fakes import FakeAPI, FakeTime, make_client
 
 
 @pytest.fixture
@@ -27,27 +22,6 @@ def api() -> FakeAPI:
 @pytest.fixture
 def fake_time() -> FakeTime:
     return FakeTime()
-
-
-def make_client(flavour: str, api: FakeAPI, fake_time: FakeTime, **kwargs: Any) -> Any:
-    transport = httpx.MockTransport(api)
-    if flavour == "sync":
-        return Client(
-            BASE_URL,
-            API_KEY,
-            http_client=httpx.Client(transport=transport),
-            sleep=fake_time.sleep,
-            clock=fake_time.clock,
-            **kwargs,
-        )
-    return AsyncClient(
-        BASE_URL,
-        API_KEY,
-        http_client=httpx.AsyncClient(transport=transport),
-        sleep=fake_time.async_sleep,
-        clock=fake_time.clock,
-        **kwargs,
-    )
 
 
 @pytest.fixture(params=["sync", "async"])

@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from reelgate import AsyncClient, Client
+
 Answer = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
 
 PROBLEM_JSON = {"content-type": "application/problem+json"}
@@ -177,3 +179,28 @@ def model_json(model_id: str = "runway/gen4.5") -> dict[str, Any]:
 def quote_json() -> dict[str, Any]:
     plan = shot_json()["plan"]
     return {"shots": [plan], "total_usd": "0.5", "warnings": []}
+
+
+API_KEY = "rg_test_key"
+BASE_URL = "http://gateway.test"
+
+
+def make_client(flavour: str, api: FakeAPI, fake_time: FakeTime, **kwargs: Any) -> Any:
+    transport = httpx.MockTransport(api)
+    if flavour == "sync":
+        return Client(
+            BASE_URL,
+            API_KEY,
+            http_client=httpx.Client(transport=transport),
+            sleep=fake_time.sleep,
+            clock=fake_time.clock,
+            **kwargs,
+        )
+    return AsyncClient(
+        BASE_URL,
+        API_KEY,
+        http_client=httpx.AsyncClient(transport=transport),
+        sleep=fake_time.async_sleep,
+        clock=fake_time.clock,
+        **kwargs,
+    )

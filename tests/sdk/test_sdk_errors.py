@@ -7,8 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import make_client
-from sdk_fakes import FakeAPI, FakeTime, job_json, job_response, problem, resolve
+from sdk_fakes import FakeAPI, FakeTime, job_json, job_response, make_client, problem, resolve
 
 import reelgate
 from reelgate import (

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pydantic
 import pytest
-from conftest import API_KEY
 from sdk_fakes import (
+    API_KEY,
     FakeAPI,
     body,
     collect,

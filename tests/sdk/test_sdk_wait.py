@@ -108,7 +108,7 @@ async def test_progress_callable_gets_every_polled_job(client: Any, api: FakeAPI
 async def test_async_wait_awaits_a_coroutine_progress_callback(
     api: FakeAPI, fake_time: FakeTime
 ) -> None:
-    from conftest import make_client
+    from sdk_fakes import make_client
 
     api.add("GET", JOB, job_response("1"), job_response(status="succeeded"))
     seen: list[str] = []
