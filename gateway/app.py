@@ -24,6 +24,7 @@ from gateway.catalog import load_catalog
 from gateway.db import Database
 from gateway.engine.executor import EmbeddedExecutor
 from gateway.engine.jobs import JobFinisher
+from gateway.engine.lock import ExecutorLock
 from gateway.engine.outputs import OutputWriter
 from gateway.engine.policy import Clock, SystemClock
 from gateway.engine.shots import EngineConfig, ShotEngine
@@ -54,7 +55,8 @@ async def _local_adapter(settings: Settings, runtime_closers: list[Any]) -> Adap
         from local_backend.app import create_app as create_backend
         from local_backend.config import BackendConfig
 
-        backend = create_backend(BackendConfig(work_dir=settings.data_dir / "local-backend"))
+        # Outputs wait in a temp dir only until the gateway fetches them into the store.
+        backend = create_backend(BackendConfig())
         transport = httpx.ASGITransport(app=backend)
         clients = [httpx.AsyncClient(transport=transport, base_url="http://local-backend")]
 
@@ -98,6 +100,13 @@ async def build_runtime(
 
     executor = None
     if settings.executor == "embedded":
+        lock = ExecutorLock(settings.data_dir)
+        lock.acquire()
+
+        async def _release() -> None:
+            lock.release()
+
+        closers.insert(0, _release)  # closers run in reverse: released last
         outputs = OutputWriter(
             store, settings.data_dir / "spool", model_ref, ffmpeg=settings.ffmpeg
         )

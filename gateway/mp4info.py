@@ -138,7 +138,7 @@ def read_mp4_info(path: Path) -> Mp4Info | None:
             for kind, p, e in _boxes(moov, start, len(moov))
             if kind == b"trak"
         ]
-    except (ValueError, struct.error, OSError):
+    except Exception:  # any malformed file: the caller falls back to ffmpeg
         return None
     video = next((t for t in tracks if t.handler == b"vide"), None)
     if video is None or not video.timescale or not video.duration or not video.samples:

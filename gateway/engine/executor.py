@@ -22,6 +22,7 @@ __all__ = ["EmbeddedExecutor"]
 log = logging.getLogger(__name__)
 
 _ACTIVE_JOB = ("queued", "running")
+_MAX_ENGINE_FAILURES = 6
 _ACTIVE_SHOT = ("queued", "running")
 
 
@@ -42,6 +43,7 @@ class EmbeddedExecutor:
 
     async def start(self) -> None:
         """Resume every unfinished shot and job found in the database."""
+        self._jobs.recover()
         with self._db.session() as s:
             jobs = list(s.exec(select(Job.id).where(col(Job.status).in_(_ACTIVE_JOB))))
             shots = list(
@@ -65,6 +67,9 @@ class EmbeddedExecutor:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # Creates already sent finish and record their job ids, so the next start
+        # polls them instead of treating them as lost.
+        await self._shots.settle_submits(timeout=10)
 
     async def drain(self) -> None:
         """Wait until every task has finished (tests and the CLI use this)."""
@@ -108,13 +113,22 @@ class EmbeddedExecutor:
 
     async def _run_shot(self, shot_id: str, job_id: str) -> None:
         try:
-            async with self._limit:
-                await self._shots.run(shot_id)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("shot %s crashed in the engine; it resumes on the next start", shot_id)
-            return
+            for failures in range(_MAX_ENGINE_FAILURES):
+                try:
+                    async with self._limit:
+                        await self._shots.run(shot_id)
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # the engine turns backend errors into data; this is
+                    # the database or a bug. Try again shortly; the state is all persisted.
+                    log.exception("shot %s: engine error (%d)", shot_id, failures + 1)
+                    await asyncio.sleep(min(30.0, 0.5 * 2**failures))
+            else:
+                log.error(
+                    "shot %s gave up after repeated engine errors; resumes on restart", shot_id
+                )
+                return
         finally:
             self._tasks.pop(shot_id, None)
             self._job_of.pop(shot_id, None)

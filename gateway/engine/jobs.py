@@ -21,8 +21,9 @@ TERMINAL_JOB = frozenset({"succeeded", "partially_succeeded", "failed", "cancele
 
 
 def job_status(shot_states: list[str], cancel_requested: bool) -> str:
+    """A cancel that arrived after every shot had finished changes nothing."""
     succeeded = shot_states.count("succeeded")
-    if cancel_requested:
+    if cancel_requested and "canceled" in shot_states:
         return "canceled"
     if succeeded == len(shot_states):
         return "succeeded"
@@ -33,6 +34,9 @@ class JobFinisher:
     def __init__(self, db: Database, outputs: OutputWriter) -> None:
         self._db = db
         self._outputs = outputs
+
+    def recover(self) -> None:
+        self._outputs.recover()
 
     async def finish(self, job_id: str) -> None:
         with self._db.session() as s:
@@ -45,12 +49,15 @@ class JobFinisher:
         status = job_status([sh.status for sh in shots], job.cancel_requested)
         done = [sh for sh in shots if sh.status == "succeeded"]
         final, final_error = None, None
-        if job.assemble and status != "canceled" and done:
+        if job.assemble and status in ("succeeded", "partially_succeeded"):
             try:
                 final = await self._outputs.store_final(job, done)
-            except (MediaError, StorageError) as exc:
+            except (MediaError, StorageError, OSError) as exc:
                 log.warning("final cut of %s failed: %s", job_id, exc)
                 final_error = f"assembling the final cut failed: {exc}"
+            except Exception as exc:  # never leave the job unfinished over its final cut
+                log.exception("final cut of %s failed", job_id)
+                final_error = f"assembling the final cut failed: {type(exc).__name__}: {exc}"
         with self._db.session() as s:
             row = s.get(Job, job_id)
             assert row is not None

@@ -53,6 +53,12 @@ class OutputWriter:
         self._models = models
         self._ffmpeg = ffmpeg
 
+    def recover(self) -> None:
+        """Drop spool files a crash left; their attempts fetch again on resume."""
+        if self._spool.is_dir():
+            for path in self._spool.iterdir():
+                path.unlink(missing_ok=True)
+
     async def store_shot(
         self,
         job: Job,

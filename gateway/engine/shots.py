@@ -10,6 +10,7 @@ when the backend dedupes on our request id, and otherwise marked ``unknown``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from adapters.base import (
     GenerationRequest,
     JobStatus,
     RetryableError,
+    Submission,
 )
 from gateway.catalog import micros
 from gateway.db import Database
@@ -68,7 +70,7 @@ KEEP = _Keep()
 class _Ctx:
     shot: Shot
     attempt: Attempt
-    adapter: Adapter
+    adapter: Adapter | None  # None: the backend is no longer configured
 
 
 class ShotEngine:
@@ -94,6 +96,8 @@ class ShotEngine:
         self._backoff = backoff or Backoff()
         #: The status that reported success, kept for the fetch step right after it.
         self._last_status: dict[str, JobStatus] = {}
+        #: Creates on their way to a backend, by attempt id (see :meth:`settle_submits`).
+        self._submits: dict[str, asyncio.Future[Submission]] = {}
 
     async def run(self, shot_id: str) -> None:
         """Advance the shot until it is terminal."""
@@ -118,17 +122,18 @@ class ShotEngine:
             return None
         if attempt.status in TERMINAL_ATTEMPT:  # every transition is atomic: cannot happen
             raise AssertionError(f"shot {shot_id} is {shot.status} with a finished attempt")
-        ctx = _Ctx(shot, attempt, self._adapters(attempt.adapter))
         try:
-            if attempt.status == "pending":
-                return await self._submit(ctx)
-            if attempt.status in ("submitted", "running"):
-                return await self._poll(ctx)
-            if attempt.status == "fetching":
-                return await self._fetch(ctx)
+            ctx = _Ctx(shot, attempt, self._adapters(attempt.adapter))
+        except AdapterError as err:  # e.g. restarted without the backend this attempt used
+            return self._finish_attempt(
+                _Ctx(shot, attempt, None), "failed", "fallback", err.code, err.message
+            )
+        try:
+            return await self._advance(ctx)
         except BackendJobLost as err:
+            assert ctx.adapter is not None
             if not ctx.adapter.idempotent_submit:
-                return self._on_error(ctx, err)
+                return await self._on_error(ctx, err)
             # The backend forgot the job (it restarted): resubmitting under the same
             # request id cannot start a second one.
             self._update(
@@ -140,13 +145,33 @@ class ShotEngine:
             )
             return 0.0
         except AdapterError as err:
-            return self._on_error(ctx, err)
-        raise AssertionError(f"attempt {attempt.id} in unexpected state {attempt.status}")
+            return await self._on_error(ctx, err)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a bug or an unforeseen failure must not strand the job
+            log.exception("attempt %s: unexpected error", attempt.id)
+            wrapped = RetryableError(
+                f"{type(exc).__name__}: {exc}",
+                code="internal_error",
+                outcome_unknown=attempt.status == "pending",
+            )
+            return await self._on_error(ctx, wrapped)
+
+    async def _advance(self, ctx: _Ctx) -> float | None:
+        status = ctx.attempt.status
+        if status == "pending":
+            return await self._submit(ctx)
+        if status in ("submitted", "running"):
+            return await self._poll(ctx)
+        if status == "fetching":
+            return await self._fetch(ctx)
+        raise AssertionError(f"attempt {ctx.attempt.id} in unexpected state {status}")
 
     # --- steps ----------------------------------------------------------------------
 
     async def _submit(self, ctx: _Ctx) -> float | None:
         a = ctx.attempt
+        assert ctx.adapter is not None
         if a.submit_started_at is not None and not ctx.adapter.idempotent_submit:
             return self._finish_attempt(
                 ctx,
@@ -156,8 +181,18 @@ class ShotEngine:
                 "the answer to a submit was lost; not resubmitting blindly",
             )
         self._update(a, submit_started_at=utcnow())
-        request = GenerationRequest.model_validate(a.request)
-        submission = await ctx.adapter.submit(request)
+        # Shielded: once the create is on its way, a cancel or a shutdown waits for its
+        # answer and records the backend's job id, so the job can be canceled, not orphaned.
+        task = asyncio.ensure_future(self._submit_and_record(ctx))
+        self._submits[a.id] = task
+        task.add_done_callback(lambda _: self._submits.pop(a.id, None))
+        submission = await asyncio.shield(task)
+        return submission.poll_after_s
+
+    async def _submit_and_record(self, ctx: _Ctx) -> Submission:
+        assert ctx.adapter is not None
+        a = ctx.attempt
+        submission = await ctx.adapter.submit(GenerationRequest.model_validate(a.request))
         self._update(
             a,
             backend_job_id=submission.backend_job_id,
@@ -165,11 +200,19 @@ class ShotEngine:
             retries=0,
             event=("attempt.submitted", {"backend_job_id": submission.backend_job_id}),
         )
-        return submission.poll_after_s
+        return submission
+
+    async def settle_submits(self, timeout: float = 30.0) -> None:
+        """Wait for creates already sent, so their job ids are recorded (shutdown, cancel)."""
+        pending = list(self._submits.values())
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
 
     async def _poll(self, ctx: _Ctx) -> float | None:
         a = ctx.attempt
-        if self._expired(a):
+        assert ctx.adapter is not None and a.backend_job_id is not None
+        status = await ctx.adapter.poll(a.backend_job_id)
+        if status.state in ("queued", "running") and self._expired(a):
             await self._cancel_backend(ctx)
             return self._finish_attempt(
                 ctx,
@@ -178,8 +221,7 @@ class ShotEngine:
                 "timeout",
                 f"no result within {self._config.attempt_timeout_s:g} s",
             )
-        assert a.backend_job_id is not None
-        return self._apply_status(ctx, await ctx.adapter.poll(a.backend_job_id))
+        return self._apply_status(ctx, status)
 
     def _apply_status(self, ctx: _Ctx, status: JobStatus) -> float | None:
         a = ctx.attempt
@@ -205,10 +247,11 @@ class ShotEngine:
                 ctx, "failed", "fallback", "canceled_by_backend", "the backend canceled the job"
             )
         new_state = "running" if status.state == "running" else "submitted"
-        if (a.status, a.progress, a.queue_position) != (
+        if (a.status, a.progress, a.queue_position, a.retries) != (
             new_state,
             status.progress,
             status.queue_position,
+            0,
         ):
             self._update(
                 a,
@@ -222,7 +265,7 @@ class ShotEngine:
 
     async def _fetch(self, ctx: _Ctx) -> float | None:
         a = ctx.attempt
-        assert a.backend_job_id is not None
+        assert ctx.adapter is not None and a.backend_job_id is not None
         status = self._last_status.pop(a.id, None)
         if status is None:  # after a restart: ask again (vendors' output URLs also expire)
             status = await ctx.adapter.poll(a.backend_job_id)
@@ -246,7 +289,7 @@ class ShotEngine:
             stored = await self._outputs.store_shot(job, ctx.shot, a, attempts, chunks, cost)
         except MediaError as exc:  # the backend's file is not a readable video
             raise BackendFailure(f"unusable output: {exc}", code="bad_output") from exc
-        except StorageError as exc:  # the store is down or wrote wrong bytes: try again later
+        except (StorageError, OSError) as exc:  # store down, disk full, wrong bytes: later
             raise RetryableError(f"storing the output failed: {exc}", code="storage") from exc
         with self._db.session() as s:
             attempt = s.get(Attempt, a.id)
@@ -270,15 +313,20 @@ class ShotEngine:
 
     # --- failures and fallbacks -----------------------------------------------------------
 
-    def _on_error(self, ctx: _Ctx, err: AdapterError) -> float | None:
+    async def _on_error(self, ctx: _Ctx, err: AdapterError) -> float | None:
         a = ctx.attempt
         if a.status == "pending":
-            if err.outcome_unknown and not ctx.adapter.idempotent_submit:
+            if err.outcome_unknown and not (ctx.adapter and ctx.adapter.idempotent_submit):
                 # The create may have reached the vendor, and no vendor dedupes creates:
                 # never resubmit blindly; the next candidate takes over.
                 return self._finish_attempt(ctx, "unknown", "fallback", err.code, err.message)
             self._update(a, submit_started_at=None)  # the backend answered: no job exists
-        if err.retryable and a.retries < self._config.max_retries:
+        in_flight = a.backend_job_id is not None
+        # A job the backend is running is worth waiting for: transient poll and fetch
+        # errors are retried until the attempt's deadline, not abandoned after a count.
+        if err.retryable and (
+            a.retries < self._config.max_retries or (in_flight and not self._expired(a))
+        ):
             delay = self._backoff.delay(a.retries + 1, err.retry_after)
             self._update(
                 a,
@@ -288,6 +336,8 @@ class ShotEngine:
                 event=("attempt.retry", {"code": err.code, "delay_s": round(delay, 3)}),
             )
             return delay
+        if in_flight:  # leaving a live backend job behind would keep it billing
+            await self._cancel_backend(ctx)
         klass: FailureClass = "fallback" if err.retryable else err.failure_class
         return self._finish_attempt(ctx, "failed", klass, err.code, err.message)
 
@@ -417,6 +467,11 @@ class ShotEngine:
     async def cancel(self, shot_id: str) -> None:
         """Cancel a non-terminal shot, and its backend job when the backend can."""
         with self._db.session() as s:
+            latest = _latest_attempt(s, shot_id)
+        if latest is not None and latest.id in self._submits:
+            # A create is on its way: wait for the backend's job id so it can be canceled.
+            await asyncio.wait([self._submits[latest.id]], timeout=30)
+        with self._db.session() as s:
             shot = s.get(Shot, shot_id)
             if shot is None or shot.status in TERMINAL_SHOT:
                 return
@@ -424,7 +479,7 @@ class ShotEngine:
         if attempt is not None and attempt.status in TERMINAL_ATTEMPT:
             attempt = None
         if attempt is not None:
-            await self._cancel_backend(_Ctx(shot, attempt, self._adapters(attempt.adapter)))
+            await self._cancel_backend(_Ctx(shot, attempt, self._adapter_or_none(attempt.adapter)))
         with self._db.session() as s:
             shot = s.get(Shot, shot_id)
             assert shot is not None
@@ -438,8 +493,17 @@ class ShotEngine:
             s.add(Event(job_id=shot.job_id, shot_id=shot.id, type="shot.canceled", data={}))
             s.commit()
 
+    def _adapter_or_none(self, name: str) -> Adapter | None:
+        try:
+            return self._adapters(name)
+        except AdapterError:
+            return None
+
     async def _cancel_backend(self, ctx: _Ctx) -> None:
         a = ctx.attempt
+        if ctx.adapter is None:
+            log.warning("cannot cancel %s: backend %r not configured", a.backend_job_id, a.adapter)
+            return
         if a.backend_job_id and a.status not in TERMINAL_ATTEMPT and ctx.adapter.supports_cancel:
             try:
                 await ctx.adapter.cancel(a.backend_job_id)

@@ -74,8 +74,11 @@ class ScriptedVendor:
     name: str = "runway"
     idempotent_submit: bool = False
     supports_cancel: bool = True
+    poll_errors: list[Exception | None] = field(default_factory=list)
+    submit_delay: float = 0.0
     submits: list[GenerationRequest] = field(default_factory=list)
     canceled: list[str] = field(default_factory=list)
+    polls: int = 0
 
     def configured_models(self) -> set[str] | None:
         return None
@@ -83,10 +86,14 @@ class ScriptedVendor:
     async def submit(self, request: GenerationRequest) -> Submission:
         if self.submit_errors:
             raise self.submit_errors.pop(0)
+        await asyncio.sleep(self.submit_delay)
         self.submits.append(request)
         return Submission(backend_job_id=f"task-{len(self.submits)}", poll_after_s=0)
 
     async def poll(self, backend_job_id: str) -> JobStatus:
+        self.polls += 1
+        if self.poll_errors and (error := self.poll_errors.pop(0)) is not None:
+            raise error
         if len(self.states) > 1:
             return self.states.pop(0)
         return self.states[0] if self.states else JobStatus(state="succeeded", next_poll_s=0)
@@ -109,13 +116,15 @@ CHARACTER = {
 }
 
 
-async def run(tmp_path: Path, database_url: str, vendor: ScriptedVendor, body: dict) -> tuple:
+async def run(
+    tmp_path: Path, database_url: str, vendor: ScriptedVendor, body: dict, **settings: object
+) -> tuple:
     async with open_gateway(
         tmp_path / "data",
         database_url,
         adapters={"runway": vendor},
         clock=InstantClock(),
-        max_retries=2,
+        **{"max_retries": 2, **settings},
     ) as gw:
         job = await gw.client.jobs.create(body)
         job = await gw.client.jobs.wait(job, timeout=60)
@@ -232,3 +241,78 @@ async def test_cancel_cancels_the_vendor_job(tmp_path, database_url, clip) -> No
         job = await gw.client.jobs.cancel(job)
     assert job.status == "canceled" and job.shots[0].attempts[0].status == "canceled"
     assert vendor.canceled == ["task-1"]
+
+
+async def test_an_unexpected_error_is_retried_not_stranded(tmp_path, database_url, clip) -> None:
+    vendor = ScriptedVendor(clip, poll_errors=[ValueError("vendor sent nonsense")])
+    job, _ = await run(tmp_path, database_url, vendor, CHARACTER)
+    assert job.status == "succeeded" and job.shots[0].model == "runway/gen4.5"
+    assert len(job.shots[0].attempts) == 1
+
+
+async def test_scattered_poll_errors_never_abandon_a_running_job(
+    tmp_path, database_url, clip
+) -> None:
+    running = JobStatus(state="running", next_poll_s=0)
+    vendor = ScriptedVendor(
+        clip,
+        states=[running] * 12 + [JobStatus(state="succeeded", next_poll_s=0)],
+        poll_errors=[RetryableError("502", code="http_502"), None] * 6,
+    )
+    job, _ = await run(tmp_path, database_url, vendor, CHARACTER)
+    assert job.status == "succeeded" and job.shots[0].model == "runway/gen4.5"
+    assert len(vendor.submits) == 1 and vendor.canceled == []
+
+
+async def test_a_job_given_up_at_its_deadline_is_canceled_at_the_vendor(
+    tmp_path, database_url, clip
+) -> None:
+    vendor = ScriptedVendor(clip, states=[JobStatus(state="running", next_poll_s=0.05)])
+    job, _ = await run(tmp_path, database_url, vendor, CHARACTER, attempt_timeout_s=0.3)
+    shot = job.shots[0]
+    assert job.status == "succeeded" and shot.attempts[0].error_code == "timeout"
+    assert vendor.canceled == ["task-1"] and shot.model != "runway/gen4.5"
+
+
+async def test_a_result_found_after_the_deadline_is_kept(tmp_path, database_url, clip) -> None:
+    vendor = ScriptedVendor(clip, submit_delay=0.05)  # first poll lands past the deadline
+    job, _ = await run(tmp_path, database_url, vendor, CHARACTER, attempt_timeout_s=0.01)
+    assert job.status == "succeeded" and job.shots[0].model == "runway/gen4.5"
+    assert vendor.canceled == []
+
+
+async def test_cancel_during_a_submit_cancels_the_vendor_job(tmp_path, database_url, clip) -> None:
+    vendor = ScriptedVendor(
+        clip, submit_delay=0.3, states=[JobStatus(state="running", next_poll_s=0.01)]
+    )
+    async with open_gateway(tmp_path / "data", database_url, adapters={"runway": vendor}) as gw:
+        job = await gw.client.jobs.create(CHARACTER)
+        for _ in range(500):
+            job = await gw.client.jobs.get(job)
+            if job.shots[0].attempts:
+                break
+            await asyncio.sleep(0.01)
+        job = await gw.client.jobs.cancel(job)
+    assert job.status == "canceled"
+    assert vendor.canceled == ["task-1"]
+    assert job.shots[0].attempts[0].backend_job_id == "task-1"
+
+
+async def test_one_executor_per_data_dir(tmp_path, database_url) -> None:
+    from gateway.engine.lock import ExecutorLocked
+
+    async with open_gateway(tmp_path / "data", database_url):
+        with pytest.raises(ExecutorLocked, match="another reelgate process"):
+            async with open_gateway(tmp_path / "data", database_url):
+                pass
+        async with open_gateway(tmp_path / "data", database_url, executor="none") as api:
+            assert (await api.http.get("/healthz")).status_code == 200
+
+
+def test_a_cancel_after_every_shot_finished_changes_nothing() -> None:
+    from gateway.engine.jobs import job_status
+
+    assert job_status(["succeeded", "succeeded"], cancel_requested=True) == "succeeded"
+    assert job_status(["succeeded", "canceled"], cancel_requested=True) == "canceled"
+    assert job_status(["failed", "succeeded"], cancel_requested=False) == "partially_succeeded"
+    assert job_status(["failed"], cancel_requested=False) == "failed"
