@@ -16,6 +16,7 @@ install: $(BIN)/python
 	$(BIN)/pip install -q -e '.[server,local]'
 
 install-dev: $(BIN)/python
+	$(BIN)/pip install -q torch==2.13.0  # the CPU wheel; a bare torch pulls CUDA builds
 	$(BIN)/pip install -q -e '.[dev]'
 
 demo: install

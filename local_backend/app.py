@@ -29,6 +29,7 @@ from local_backend.config import BackendConfig
 from local_backend.families import load_all_models
 from local_backend.families.base import GenerationParams, InvalidParams, ModelInfo
 from local_backend.runner import Generation, Runner, RunnerClosed, UnknownModel
+from local_backend.warm import WarmPool
 
 __all__ = ["GenerationCreate", "GenerationView", "create_app", "serve"]
 
@@ -106,7 +107,9 @@ def _problem(status: int, code: str, detail: str) -> JSONResponse:
 
 def create_app(config: BackendConfig | None = None) -> FastAPI:
     config = config or BackendConfig()
-    runner = Runner(load_all_models(), config)
+    budget = config.memory_budget_gb
+    pool = WarmPool(round(budget * 1e9) if budget is not None else None)
+    runner = Runner(load_all_models(config, pool), config)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -119,6 +122,7 @@ def create_app(config: BackendConfig | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runner = runner
+    app.state.pool = pool
     app.state.close = runner.close
 
     @app.exception_handler(_Problem)
@@ -212,7 +216,12 @@ def create_app(config: BackendConfig | None = None) -> FastAPI:
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "device": config.device, "models": list(runner.models)}
+        return {
+            "status": "ok",
+            "device": config.device,
+            "models": list(runner.models),
+            "pipelines": pool.stats(),
+        }
 
     return app
 

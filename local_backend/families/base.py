@@ -47,6 +47,11 @@ class GenerationParams(BaseModel):
     width: int = Field(gt=0)
     height: int = Field(gt=0)
     seed: int | None = None
+    num_frames: int | None = Field(
+        default=None, ge=1, le=10_000, description="Exact frame count; else duration_s x fps."
+    )
+    steps: int | None = Field(default=None, ge=1, le=500, description="Denoising steps.")
+    guidance_scale: float | None = Field(default=None, ge=0, le=50)
     image: str | None = Field(default=None, description="data: URI of the first frame.")
     last_frame: str | None = Field(default=None, description="data: URI of the last frame.")
     kind: str = Field(default="broll", max_length=64)
@@ -55,6 +60,8 @@ class GenerationParams(BaseModel):
 
     @property
     def frame_count(self) -> int:
+        if self.num_frames is not None:
+            return self.num_frames
         return max(1, round(self.duration_s * self.fps))
 
 
@@ -78,6 +85,12 @@ class Capabilities(BaseModel):
     max_long_side: int
     min_side: int = 16
     size_multiple: int = 2
+    sizes: list[tuple[int, int]] | None = Field(
+        default=None, description="The only (width, height) pairs accepted, when set."
+    )
+    frame_step: int = Field(default=1, description="Frame counts are frame_step * k + 1.")
+    max_frames: int | None = None
+    steps: bool = Field(default=False, description="Takes steps and guidance_scale.")
     seed: bool = True
     negative_prompt: bool = False
     camera_control: bool = False
@@ -153,6 +166,12 @@ def check_capabilities(info: ModelInfo, params: GenerationParams) -> None:
             "width" if params.width >= params.height else "height",
             f"size {params.width}x{params.height} not supported by {name}; "
             f"the long side must be at most {caps.max_long_side}",
+        )
+    if caps.sizes is not None and (params.width, params.height) not in caps.sizes:
+        allowed = ", ".join(f"{w}x{h}" for w, h in caps.sizes)
+        raise InvalidParams(
+            "width",
+            f"size {params.width}x{params.height} not supported by {name}; allowed {allowed}",
         )
     if params.image is not None and "i2v" not in caps.modes:
         raise InvalidParams("image", f"{name} does not take an input image")

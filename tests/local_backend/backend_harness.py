@@ -17,7 +17,7 @@ from fastapi import FastAPI
 
 from local_backend.app import create_app
 from local_backend.config import BackendConfig
-from local_backend.families.preview.encode import find_ffmpeg
+from local_backend.families.encode import find_ffmpeg
 
 TERMINAL = {"succeeded", "failed", "canceled"}
 #: A shot long enough (3600 frames, many seconds) to still be running when a test looks.

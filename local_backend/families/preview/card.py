@@ -6,19 +6,13 @@ in fixed colours, so the same shot always gives the same pixels.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import colorsys
 import hashlib
-import io
-import re
 from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from local_backend.families.base import InvalidParams
-
-__all__ = ["KIND_COLOURS", "Card", "decode_data_uri", "draw_card", "fit", "kind_colour"]
+__all__ = ["KIND_COLOURS", "Card", "draw_card", "fit", "kind_colour"]
 
 KIND_COLOURS: dict[str, tuple[int, int, int]] = {
     "establishing": (28, 58, 94),
@@ -31,8 +25,6 @@ KIND_COLOURS: dict[str, tuple[int, int, int]] = {
     "draft": (60, 60, 60),
 }
 FOOTER = "reelgate preview"
-MAX_IMAGE_BYTES = 20 * 1024 * 1024
-_DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[^,;]*)*),", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -50,25 +42,6 @@ def kind_colour(kind: str) -> tuple[int, int, int]:
     hue = hashlib.sha256(kind.encode()).digest()[0] / 255
     r, g, b = colorsys.hsv_to_rgb(hue, 0.55, 0.45)
     return (round(r * 255), round(g * 255), round(b * 255))
-
-
-def decode_data_uri(uri: str, field: str) -> Image.Image:
-    """An RGB image from a ``data:`` URI; the backend never fetches URLs itself."""
-    match = _DATA_URI.match(uri)
-    if match is None:
-        raise InvalidParams(field, f"{field} must be a data: URI (the backend fetches no URLs)")
-    payload = uri[match.end() :]
-    if len(payload) > MAX_IMAGE_BYTES * 4 // 3 + 4:
-        raise InvalidParams(field, f"{field} is larger than {MAX_IMAGE_BYTES} bytes")
-    try:
-        if ";base64" in match["params"]:
-            raw = base64.b64decode(payload, validate=True)
-        else:
-            raw = payload.encode("latin-1")
-        with Image.open(io.BytesIO(raw)) as image:
-            return ImageOps.exif_transpose(image).convert("RGB")
-    except (binascii.Error, UnicodeEncodeError, OSError, Image.DecompressionBombError) as exc:
-        raise InvalidParams(field, f"{field} is not a readable image: {exc}") from exc
 
 
 def fit(image: Image.Image, size: tuple[int, int]) -> Image.Image:

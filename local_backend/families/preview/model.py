@@ -20,9 +20,10 @@ from local_backend.families.base import (
     Range,
     check_capabilities,
 )
+from local_backend.families.encode import Mp4Writer
+from local_backend.families.images import decode_data_uri
 from local_backend.families.preview.camera import MARGIN, Move, parse_move, window
-from local_backend.families.preview.card import Card, decode_data_uri, draw_card, fit
-from local_backend.families.preview.encode import Mp4Writer
+from local_backend.families.preview.card import Card, draw_card, fit
 
 __all__ = ["PreviewModel", "PreviewTask"]
 
