@@ -31,6 +31,7 @@ _TITLES = {
     405: "Method not allowed",
     406: "Not acceptable",
     409: "Conflict",
+    410: "Gone",
     413: "Payload too large",
     415: "Unsupported media type",
     416: "Range not satisfiable",

@@ -13,7 +13,7 @@ from gateway.storage import ObjectStore
 
 __all__ = ["parse_range", "stream_object"]
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$")  # 19 digits: any real size
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -62,6 +62,10 @@ async def stream_object(
     }
     if request.headers.get("if-none-match") == headers["ETag"]:
         return Response(status_code=304, headers=headers)
+    if await store.head(obj.key) is None:  # checked before a 200 promises any bytes
+        raise ServiceError(
+            410, "output_missing", f"The stored output {obj.key} is gone from storage."
+        )
     span = parse_range(request.headers.get("range"), obj.bytes)
     if span is None:
         headers["Content-Length"] = str(obj.bytes)

@@ -149,3 +149,24 @@ async def test_quote_shows_route_params_and_lint(gateway: Gateway) -> None:
     with pytest.raises(UnprocessableEntityError) as err:
         await gateway.client.quote({"shots": [{"prompt": "x", "kind": "nope"}]})
     assert err.value.problem is not None and err.value.problem.errors[0].field == "shots[0].kind"
+
+
+async def test_a_vanished_output_is_410_not_an_empty_200(gateway: Gateway) -> None:
+    job = await gateway.client.jobs.wait(
+        await gateway.client.jobs.create(storyboard(1, assemble=False)), timeout=60
+    )
+    shot = job.shots[0]
+    key = next(k for k in await gateway.runtime.store.list("") if k.endswith("video.mp4"))
+    await gateway.runtime.store.delete(key)
+    r = await gateway.http.get(f"/v1/shots/{shot.id}/content", headers=gateway.auth())
+    assert r.status_code == 410 and r.json()["code"] == "output_missing"
+
+
+async def test_absurd_range_headers_are_ignored_not_500(gateway: Gateway) -> None:
+    job = await gateway.client.jobs.wait(
+        await gateway.client.jobs.create(storyboard(1, assemble=False)), timeout=60
+    )
+    url = f"/v1/shots/{job.shots[0].id}/content"
+    for value in ["bytes=" + "9" * 5000 + "-", "bytes=5-2", "items=0-1", "bytes=0-1,4-5"]:
+        r = await gateway.http.get(url, headers={**gateway.auth(), "Range": value})
+        assert r.status_code in (200, 416), (value, r.status_code)

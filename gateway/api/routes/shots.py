@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1", tags=["shots"])
     responses={
         200: {"content": {"video/mp4": {}}, "description": "The shot's video"},
         206: {"content": {"video/mp4": {}}, "description": "A byte range of it"},
-        **responses(401, 404, 409, 416),
+        **responses(401, 404, 409, 410, 416),
     },
 )
 async def shot_content(
