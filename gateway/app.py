@@ -78,6 +78,15 @@ async def build_runtime(
     clock: Clock | None = None,
 ) -> Runtime:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    closers: list[Any] = []
+    if settings.executor == "embedded":  # first: a refused start opens nothing
+        lock = ExecutorLock(settings.data_dir)
+        lock.acquire()
+
+        async def _release() -> None:
+            lock.release()
+
+        closers.append(_release)  # closers run in reverse: released last
     db = Database(settings.resolved_database_url())
     db.create_all()
     secret = (
@@ -87,7 +96,6 @@ async def build_runtime(
     )
     key = bootstrap(db, secret, settings.data_dir)
     store = open_store(settings.resolved_storage_url(), data_dir=settings.data_dir)
-    closers: list[Any] = []
     configured: dict[str, Adapter] = {"local": await _local_adapter(settings, closers)}
     configured.update(adapters or {})
     registry = AdapterRegistry(configured)
@@ -100,13 +108,6 @@ async def build_runtime(
 
     executor = None
     if settings.executor == "embedded":
-        lock = ExecutorLock(settings.data_dir)
-        lock.acquire()
-
-        async def _release() -> None:
-            lock.release()
-
-        closers.insert(0, _release)  # closers run in reverse: released last
         outputs = OutputWriter(
             store, settings.data_dir / "spool", model_ref, ffmpeg=settings.ffmpeg
         )

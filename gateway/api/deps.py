@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.runtime import Runtime
@@ -16,7 +17,7 @@ __all__ = ["CurrentPrincipal", "RuntimeDep"]
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer rg_...`")
 
 
-def _runtime(request: Request) -> Runtime:
+async def _runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -24,7 +25,7 @@ def _runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 
 
-def _principal(
+async def _principal(
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -36,7 +37,10 @@ def _principal(
             "Send an API key as `Authorization: Bearer <key>`.",
             headers=challenge,
         )
-    principal = runtime.auth.authenticate(credentials.credentials)
+    token = credentials.credentials
+    principal = runtime.auth.cached(token) or await run_in_threadpool(
+        runtime.auth.authenticate, token
+    )
     if principal is None:
         raise ServiceError(
             401, "invalid_api_key", "The API key is not valid or was revoked.", headers=challenge

@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from gateway.cli.storyboard import StoryboardError, load_storyboard
 from gateway.cli.summary import models_table, quote_table, summary_table
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from gateway.settings import Settings
 
 __all__ = ["app", "main"]
 
@@ -141,6 +147,18 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     data_dir: DataDir = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Processes answering the API; more than 1 needs PostgreSQL and "
+            "REELGATE_EXECUTOR=none (workers run shots elsewhere).",
+        ),
+    ] = 1,
+    access_log: Annotated[
+        bool,
+        typer.Option(help="Log one line per request (off when a proxy in front logs them)."),
+    ] = True,
 ) -> None:
     """Run the gateway's HTTP API (with the embedded executor unless REELGATE_EXECUTOR=none)."""
     import uvicorn
@@ -150,7 +168,37 @@ def serve(
 
     settings = Settings(data_dir=data_dir) if data_dir else Settings()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    if workers == 1:
+        app_ = create_app(settings)
+        uvicorn.run(app_, host=host, port=port, log_level="info", access_log=access_log)
+        return
+    _check_workers(settings)
+    # Schema and the default key once, here, before the workers race to create them.
+    app_ = create_app(settings)
+    asyncio.run(_run_lifespan(app_))
+    if data_dir:  # each worker builds its own app from the environment
+        os.environ["REELGATE_DATA_DIR"] = str(data_dir)
+    uvicorn.run(
+        "gateway.app:create_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=access_log,
+    )
+
+
+def _check_workers(settings: Settings) -> None:
+    if settings.executor != "none":
+        raise _fail("--workers needs REELGATE_EXECUTOR=none: each worker would run every shot.")
+    if settings.resolved_database_url().startswith("sqlite"):
+        raise _fail("--workers needs PostgreSQL: SQLite takes one writer at a time.")
+
+
+async def _run_lifespan(app_: FastAPI) -> None:
+    async with app_.router.lifespan_context(app_):
+        pass
 
 
 @app.command("local-backend")

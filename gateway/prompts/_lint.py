@@ -88,12 +88,13 @@ def _subjects(prompt: str | StructuredPrompt) -> list[LintWarning]:
     return [LintWarning(code="several_subjects", message=msg, field=field)]
 
 
-def _camera(prompt: str | StructuredPrompt) -> list[LintWarning]:
-    text = " ".join(_parts(prompt).values())
+def _camera(prompt: str | StructuredPrompt, parts: dict[str, str]) -> list[LintWarning]:
+    text = " ".join(parts.values())
     camera = "" if isinstance(prompt, str) else (prompt.camera or "")
     out = []
     for left, right in CAMERA_CONFLICTS:
-        a, b = left.search(text), right.search(text)
+        a = left.search(text)
+        b = right.search(text) if a else None  # most prompts match neither side
         if not (a and b):
             continue
         in_camera = left.search(camera) or right.search(camera)
@@ -103,9 +104,9 @@ def _camera(prompt: str | StructuredPrompt) -> list[LintWarning]:
     return out
 
 
-def _abstract(prompt: str | StructuredPrompt) -> list[LintWarning]:
+def _abstract(parts: dict[str, str]) -> list[LintWarning]:
     out = []
-    for field, text in _parts(prompt).items():
+    for field, text in parts.items():
         if field == "prompt.dialogue":
             continue  # spoken words may say anything
         words = list(dict.fromkeys(m.group(0).lower() for m in ABSTRACT_RE.finditer(text)))
@@ -142,7 +143,8 @@ def lint_prompt(
     prompt: str | StructuredPrompt, compiled: CompiledPrompt, max_chars: int
 ) -> list[LintWarning]:
     """Warnings about ``prompt`` as written and as ``compiled`` for one model."""
-    out = _motion(prompt) + _subjects(prompt) + _camera(prompt) + _abstract(prompt)
+    parts = _parts(prompt)
+    out = _motion(prompt) + _subjects(prompt) + _camera(prompt, parts) + _abstract(parts)
     out += _length(compiled, max_chars)
     for field in compiled.omitted:
         msg = "this model's prompt style has no dialogue; the line was left out"

@@ -83,6 +83,10 @@ class Authenticator:
         self._secret = secret
         self._cache: dict[str, Principal] = {}
 
+    def cached(self, token: str) -> Principal | None:
+        """The principal of a token already seen: no I/O, so callers may skip a thread hop."""
+        return self._cache.get(hash_key(self._secret, token))
+
     def authenticate(self, token: str) -> Principal | None:
         digest = hash_key(self._secret, token)
         hit = self._cache.get(digest)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from gateway.db import Database
 from gateway.ids import new_id
 from gateway.services.errors import ServiceError
-from gateway.services.views import job_view, usd_to_micros
+from gateway.services.views import job_view, new_job_view, usd_to_micros
 from gateway.tables import Attempt, Event, Job, Shot, utcnow
 from reelgate import types as t
 
@@ -20,6 +21,12 @@ __all__ = ["JobNotifier", "JobService", "load_job_view"]
 
 TERMINAL_JOB = {"succeeded", "partially_succeeded", "failed", "canceled"}
 TERMINAL_SHOT = {"succeeded", "failed", "canceled"}
+
+# Built once: constructing a statement costs more than SQLAlchemy's compiled-cache lookup.
+# ``inline``: nothing needs the event's generated id, so it is inserted without RETURNING.
+_INSERT_JOB = insert(Job)
+_INSERT_SHOT = insert(Shot)
+_INSERT_EVENT = insert(Event).inline()
 
 
 class JobNotifier(Protocol):
@@ -44,6 +51,79 @@ def load_job_view(session: Session, job: Job) -> t.Job:
     return job_view(job, shots, attempts)
 
 
+def _replay(s: Session, tenant_id: str, key: str, digest: str) -> t.Job | None:
+    job = s.exec(select(Job).where(Job.tenant_id == tenant_id, Job.idempotency_key == key)).first()
+    if job is None:
+        return None
+    if job.request_sha256 != digest:
+        raise ServiceError(
+            422,
+            "idempotency_key_reused",
+            f"Idempotency-Key {key!r} was used for a different request body; "
+            "use a new key for a new job.",
+        )
+    return load_job_view(s, job)
+
+
+def _new_rows(
+    tenant_id: str,
+    body: t.JobCreate,
+    quote: t.Quote,
+    digest: str,
+    idempotency_key: str | None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The new job's and shots' column values; the rest are the columns' defaults.
+
+    Columns that start empty are left out rather than set to None: a None bound to a JSON
+    column would store JSON ``null`` where the ORM stores SQL NULL.
+    """
+    now = utcnow()
+    job_id = new_id("job")
+    job = {
+        "id": job_id,
+        "tenant_id": tenant_id,
+        "request": body.model_dump(mode="json", exclude_none=True),
+        "request_sha256": digest,
+        "idempotency_key": idempotency_key,
+        "assemble": body.assemble,
+        "estimate_micros": usd_to_micros(quote.total_usd),
+        "created_at": now,
+        "updated_at": now,
+    }
+    shots = [
+        {
+            "id": new_id("shot"),
+            "job_id": job_id,
+            "tenant_id": tenant_id,
+            "index": plan.index,
+            "name": spec.name,
+            "kind": plan.kind,
+            "model": plan.model,
+            "spec": spec.model_dump(mode="json", exclude_none=True),
+            "plan": plan.model_dump(mode="json"),
+            "estimate_micros": usd_to_micros(plan.estimate_usd),
+            "created_at": now,
+            "updated_at": now,
+        }
+        for spec, plan in zip(body.shots, quote.shots, strict=True)
+    ]
+    return job, shots
+
+
+def _insert(s: Session, job: dict[str, Any], shots: list[dict[str, Any]]) -> None:
+    """Job, shots and the ``job.created`` event in one transaction, as Core INSERTs.
+
+    The ORM unit of work (state tracking, flush ordering, RETURNING) cost more than the
+    statements themselves on this hot path, and nothing is read back.
+    """
+    conn = s.connection()
+    conn.execute(_INSERT_JOB, [job])
+    conn.execute(_INSERT_SHOT, shots)
+    event = {"job_id": job["id"], "type": "job.created", "data": {"shots": len(shots)}}
+    conn.execute(_INSERT_EVENT, [{**event, "created_at": job["created_at"]}])
+    s.commit()
+
+
 class JobService:
     def __init__(
         self,
@@ -57,88 +137,43 @@ class JobService:
 
     # --- create ------------------------------------------------------------------
 
-    def create(
+    async def create(
         self, tenant_id: str, body: t.JobCreate, idempotency_key: str | None = None
     ) -> tuple[t.Job, bool]:
         """Return the job and whether it was replayed from an earlier identical request."""
+        job, replayed = await self._db.run(self._create, tenant_id, body, idempotency_key)
+        if not replayed and self._notifier is not None:
+            self._notifier.job_created(job.id)  # on the event loop: it starts tasks
+        return job, replayed
+
+    def _create(
+        self, tenant_id: str, body: t.JobCreate, idempotency_key: str | None
+    ) -> tuple[t.Job, bool]:
+        """Plan and persist; blocking (``create`` runs it through ``Database.run``).
+
+        One session serves the idempotency lookup and the insert (one pooled connection,
+        one pre-ping); the answer is built from the rows just written, not read back.
+        """
         digest = request_digest(body)
-        if idempotency_key is not None:
-            replay = self._replay(tenant_id, idempotency_key, digest)
-            if replay is not None:
+        with self._db.session() as s:
+            if idempotency_key is not None:
+                replay = _replay(s, tenant_id, idempotency_key, digest)
+                if replay is not None:
+                    return replay, True
+            quote = self._plan(body)
+            job, shots = _new_rows(tenant_id, body, quote, digest, idempotency_key)
+            try:
+                _insert(s, job, shots)
+            except IntegrityError:
+                # A concurrent request with the same key won the race: answer with its job.
+                s.rollback()
+                if idempotency_key is None:
+                    raise
+                replay = _replay(s, tenant_id, idempotency_key, digest)
+                if replay is None:
+                    raise
                 return replay, True
-        quote = self._plan(body)
-        try:
-            job = self._insert(tenant_id, body, quote, digest, idempotency_key)
-        except IntegrityError:
-            # A concurrent request with the same key won the race: answer with its job.
-            replay = self._replay(tenant_id, idempotency_key or "", digest)
-            if replay is None:
-                raise
-            return replay, True
-        if self._notifier is not None:
-            self._notifier.job_created(job.id)
-        return job, False
-
-    def _replay(self, tenant_id: str, key: str, digest: str) -> t.Job | None:
-        with self._db.session() as s:
-            job = s.exec(
-                select(Job).where(Job.tenant_id == tenant_id, Job.idempotency_key == key)
-            ).first()
-            if job is None:
-                return None
-            if job.request_sha256 != digest:
-                raise ServiceError(
-                    422,
-                    "idempotency_key_reused",
-                    f"Idempotency-Key {key!r} was used for a different request body; "
-                    "use a new key for a new job.",
-                )
-            return load_job_view(s, job)
-
-    def _insert(
-        self,
-        tenant_id: str,
-        body: t.JobCreate,
-        quote: t.Quote,
-        digest: str,
-        idempotency_key: str | None,
-    ) -> t.Job:
-        now = utcnow()
-        job = Job(
-            id=new_id("job"),
-            tenant_id=tenant_id,
-            request=body.model_dump(mode="json", exclude_none=True),
-            request_sha256=digest,
-            idempotency_key=idempotency_key,
-            assemble=body.assemble,
-            estimate_micros=usd_to_micros(quote.total_usd),
-            created_at=now,
-            updated_at=now,
-        )
-        shots = [
-            Shot(
-                id=new_id("shot"),
-                job_id=job.id,
-                tenant_id=tenant_id,
-                index=plan.index,
-                name=spec.name,
-                kind=plan.kind,
-                model=plan.model,
-                spec=spec.model_dump(mode="json", exclude_none=True),
-                plan=plan.model_dump(mode="json"),
-                estimate_micros=usd_to_micros(plan.estimate_usd),
-                created_at=now,
-                updated_at=now,
-            )
-            for spec, plan in zip(body.shots, quote.shots, strict=True)
-        ]
-        with self._db.session() as s:
-            s.add(job)
-            s.flush()
-            s.add_all(shots)
-            s.add(Event(job_id=job.id, type="job.created", data={"shots": len(shots)}))
-            s.commit()
-            return load_job_view(s, job)
+        return new_job_view(job, shots, body.shots, quote.shots), False
 
     # --- read ---------------------------------------------------------------------
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 
 from gateway.db import as_utc
 from gateway.tables import Attempt as AttemptRow
@@ -10,7 +12,7 @@ from gateway.tables import Job as JobRow
 from gateway.tables import Shot as ShotRow
 from reelgate import types as t
 
-__all__ = ["job_view", "micros_to_usd", "shot_view", "usd_to_micros"]
+__all__ = ["job_view", "micros_to_usd", "new_job_view", "shot_view", "usd_to_micros"]
 
 _MICRO = Decimal(1_000_000)
 
@@ -80,4 +82,42 @@ def job_view(row: JobRow, shots: list[ShotRow], attempts: dict[str, list[Attempt
         metadata=dict(row.request.get("metadata") or {}),
         estimate_usd=micros_to_usd(row.estimate_micros) or Decimal(0),
         cost_usd=micros_to_usd(row.cost_micros),
+    )
+
+
+def new_job_view(
+    job: Mapping[str, Any],
+    shots: Sequence[Mapping[str, Any]],
+    specs: Sequence[t.ShotSpec],
+    plans: Sequence[t.ShotPlan],
+) -> t.Job:
+    """What ``job_view`` answers for a job just inserted with these column values.
+
+    Built from the values written and the already-validated specs and plans, so creating
+    a job neither reads its rows back nor re-validates their JSON. A new job and its
+    shots are queued, with no attempts, outputs, errors or cost yet.
+    """
+    return t.Job(
+        id=job["id"],
+        status="queued",
+        created_at=job["created_at"],
+        updated_at=job["updated_at"],
+        shots=[
+            t.Shot(
+                id=row["id"],
+                job_id=row["job_id"],
+                index=row["index"],
+                name=row["name"],
+                kind=row["kind"],
+                status="queued",
+                model=row["model"],
+                prompt=spec.prompt,
+                plan=plan,
+                estimate_usd=micros_to_usd(row["estimate_micros"]) or Decimal(0),
+            )
+            for row, spec, plan in zip(shots, specs, plans, strict=True)
+        ],
+        assemble=job["assemble"],
+        metadata=dict(job["request"].get("metadata") or {}),
+        estimate_usd=micros_to_usd(job["estimate_micros"]) or Decimal(0),
     )

@@ -42,7 +42,7 @@ async def create_job(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> Job:
-    job, replayed = runtime.jobs.create(principal.tenant_id, body, idempotency_key)
+    job, replayed = await runtime.jobs.create(principal.tenant_id, body, idempotency_key)
     if replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
@@ -89,7 +89,7 @@ async def job_provenance(
     responses={
         200: {"content": {"video/mp4": {}}, "description": "The final cut"},
         206: {"content": {"video/mp4": {}}, "description": "A byte range of it"},
-        **responses(401, 404, 409, 416),
+        **responses(401, 404, 409, 410, 416),
     },
 )
 async def final_content(
