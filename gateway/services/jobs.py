@@ -10,10 +10,11 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from gateway.catalog import micros
 from gateway.db import Database
 from gateway.ids import new_id
 from gateway.services.errors import ServiceError
-from gateway.services.views import job_view, new_job_view, usd_to_micros
+from gateway.services.views import job_view, new_job_view
 from gateway.tables import Attempt, Event, Job, Shot, utcnow
 from reelgate import types as t
 
@@ -86,7 +87,7 @@ def _new_rows(
         "request_sha256": digest,
         "idempotency_key": idempotency_key,
         "assemble": body.assemble,
-        "estimate_micros": usd_to_micros(quote.total_usd),
+        "estimate_micros": micros(quote.total_usd),
         "created_at": now,
         "updated_at": now,
     }
@@ -101,7 +102,7 @@ def _new_rows(
             "model": plan.model,
             "spec": spec.model_dump(mode="json", exclude_none=True),
             "plan": plan.model_dump(mode="json"),
-            "estimate_micros": usd_to_micros(plan.estimate_usd),
+            "estimate_micros": micros(plan.estimate_usd),
             "created_at": now,
             "updated_at": now,
         }
@@ -215,4 +216,24 @@ class JobService:
                 s.commit()
         if self._notifier is not None:
             await self._notifier.cancel_job(job_id)
+        else:  # no executor here (API-only process): nothing runs, so end the job now
+            self._cancel_unstarted(job_id)
         return self.get(tenant_id, job_id)
+
+    def _cancel_unstarted(self, job_id: str) -> None:
+        now = utcnow()
+        with self._db.session() as s:
+            job = s.get(Job, job_id)
+            if job is None or job.status in TERMINAL_JOB:
+                return
+            shots = s.exec(select(Shot).where(Shot.job_id == job_id)).all()
+            if any(sh.status not in ("queued", *TERMINAL_SHOT) for sh in shots):
+                return  # a worker elsewhere has started it; it will see cancel_requested
+            for sh in shots:
+                if sh.status == "queued":
+                    sh.status, sh.updated_at = "canceled", now
+                    s.add(sh)
+            job.status, job.updated_at = "canceled", now
+            s.add(job)
+            s.add(Event(job_id=job_id, type="job.canceled", data={"final": False}))
+            s.commit()

@@ -6,23 +6,18 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from gateway.catalog import usd
 from gateway.db import as_utc
 from gateway.tables import Attempt as AttemptRow
 from gateway.tables import Job as JobRow
 from gateway.tables import Shot as ShotRow
 from reelgate import types as t
 
-__all__ = ["job_view", "micros_to_usd", "new_job_view", "shot_view", "usd_to_micros"]
-
-_MICRO = Decimal(1_000_000)
+__all__ = ["job_view", "micros_to_usd", "new_job_view", "shot_view"]
 
 
 def micros_to_usd(micros: int | None) -> Decimal | None:
-    return None if micros is None else (Decimal(micros) / _MICRO).quantize(Decimal("0.000001"))
-
-
-def usd_to_micros(usd: Decimal) -> int:
-    return int((usd * _MICRO).to_integral_value())
+    return None if micros is None else usd(micros)
 
 
 def _output(data: dict[str, object] | None, url: str) -> t.Output | None:

@@ -170,3 +170,15 @@ async def test_absurd_range_headers_are_ignored_not_500(gateway: Gateway) -> Non
     for value in ["bytes=" + "9" * 5000 + "-", "bytes=5-2", "items=0-1", "bytes=0-1,4-5"]:
         r = await gateway.http.get(url, headers={**gateway.auth(), "Range": value})
         assert r.status_code in (200, 416), (value, r.status_code)
+
+
+async def test_cancel_in_an_api_only_process_ends_the_job(tmp_path, database_url) -> None:
+    from gateway_harness import open_gateway
+
+    async with open_gateway(tmp_path / "data", database_url, executor="none") as gw:
+        job = await gw.client.jobs.create(storyboard(2))
+        assert job.status == "queued"
+        job = await gw.client.jobs.cancel(job)
+        assert job.status == "canceled" and {s.status for s in job.shots} == {"canceled"}
+        job = await gw.client.jobs.wait(job, timeout=5)  # terminal: wait returns at once
+        assert job.status == "canceled"
