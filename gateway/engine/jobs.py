@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from gateway.db import Database
-from gateway.engine.outputs import OutputWriter
+from gateway.engine.outputs import OutputWriter, StoredOutput
 from gateway.media import MediaError
 from gateway.storage import StorageError
 from gateway.tables import Event, Job, Shot, utcnow
@@ -44,31 +44,43 @@ class JobFinisher:
             if job is None or job.status in TERMINAL_JOB:
                 return
             shots = sorted(s.exec(select(Shot).where(Shot.job_id == job_id)), key=lambda x: x.index)
-        if any(sh.status not in ("succeeded", "failed", "canceled") for sh in shots):
-            return
-        status = job_status([sh.status for sh in shots], job.cancel_requested)
-        done = [sh for sh in shots if sh.status == "succeeded"]
+            if any(sh.status not in ("succeeded", "failed", "canceled") for sh in shots):
+                return
+            status = job_status([sh.status for sh in shots], job.cancel_requested)
+            done = [sh for sh in shots if sh.status == "succeeded"]
+            if not (job.assemble and status in ("succeeded", "partially_succeeded")):
+                self._record(s, job, status, done, None, None)  # one transaction
+                return
         final, final_error = None, None
-        if job.assemble and status in ("succeeded", "partially_succeeded"):
-            try:
-                final = await self._outputs.store_final(job, done)
-            except (MediaError, StorageError, OSError) as exc:
-                log.warning("final cut of %s failed: %s", job_id, exc)
-                final_error = f"assembling the final cut failed: {exc}"
-            except Exception as exc:  # never leave the job unfinished over its final cut
-                log.exception("final cut of %s failed", job_id)
-                final_error = f"assembling the final cut failed: {type(exc).__name__}: {exc}"
+        try:
+            final = await self._outputs.store_final(job, done)
+        except (MediaError, StorageError, OSError) as exc:
+            log.warning("final cut of %s failed: %s", job_id, exc)
+            final_error = f"assembling the final cut failed: {exc}"
+        except Exception as exc:  # never leave the job unfinished over its final cut
+            log.exception("final cut of %s failed", job_id)
+            final_error = f"assembling the final cut failed: {type(exc).__name__}: {exc}"
         with self._db.session() as s:
             row = s.get(Job, job_id)
             assert row is not None
-            if row.status in TERMINAL_JOB:
-                return
-            row.status = status
-            row.cost_micros = sum(sh.cost_micros or 0 for sh in done)
-            if final is not None:
-                row.final_key, row.final_output = final.key, final.info
-            row.final_error = final_error
-            row.updated_at = utcnow()
-            s.add(row)
-            s.add(Event(job_id=job_id, type=f"job.{status}", data={"final": final is not None}))
-            s.commit()
+            if row.status not in TERMINAL_JOB:
+                self._record(s, row, status, done, final, final_error)
+
+    @staticmethod
+    def _record(
+        s: Session,
+        job: Job,
+        status: str,
+        done: list[Shot],
+        final: StoredOutput | None,
+        final_error: str | None,
+    ) -> None:
+        job.status = status
+        job.cost_micros = sum(sh.cost_micros or 0 for sh in done)
+        if final is not None:
+            job.final_key, job.final_output = final.key, final.info
+        job.final_error = final_error
+        job.updated_at = utcnow()
+        s.add(job)
+        s.add(Event(job_id=job.id, type=f"job.{status}", data={"final": final is not None}))
+        s.commit()

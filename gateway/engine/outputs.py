@@ -1,9 +1,10 @@
 """FETCH and STORE: spool a backend's output, check it, store it with its provenance.
 
 The output is spooled to local disk first (hashed while streaming), probed, then
-copied into the object store and the two hashes compared; the manifest goes next to
-it. Keys are fixed per attempt, so a step redone after a crash overwrites the same
-object instead of storing a second one.
+handed to the object store (a rename for a local folder on the same disk, an upload
+otherwise) and the two hashes compared; the manifest goes next to it. Keys are
+fixed per attempt, so a step redone after a crash overwrites the same object
+instead of storing a second one.
 """
 
 from __future__ import annotations
@@ -178,8 +179,8 @@ class OutputWriter:
         )
 
     async def _put_file(self, key: str, path: Path, digest: str, metadata: dict[str, str]) -> None:
-        stored = await self._store.put_stream(
-            key, _read_file(path), content_type="video/mp4", metadata=metadata
+        stored = await self._store.put_file(
+            key, path, sha256=digest, content_type="video/mp4", metadata=metadata
         )
         if stored.sha256 != digest:
             await self._store.delete(key)

@@ -68,6 +68,7 @@ KEEP = _Keep()
 
 @dataclass
 class _Ctx:
+    job: Job
     shot: Shot
     attempt: Attempt
     adapter: Adapter | None  # None: the backend is no longer configured
@@ -94,8 +95,6 @@ class ShotEngine:
         self._clock = clock
         self._config = config or EngineConfig()
         self._backoff = backoff or Backoff()
-        #: The status that reported success, kept for the fetch step right after it.
-        self._last_status: dict[str, JobStatus] = {}
         #: Creates on their way to a backend, by attempt id (see :meth:`settle_submits`).
         self._submits: dict[str, asyncio.Future[Submission]] = {}
 
@@ -123,10 +122,10 @@ class ShotEngine:
         if attempt.status in TERMINAL_ATTEMPT:  # every transition is atomic: cannot happen
             raise AssertionError(f"shot {shot_id} is {shot.status} with a finished attempt")
         try:
-            ctx = _Ctx(shot, attempt, self._adapters(attempt.adapter))
+            ctx = _Ctx(job, shot, attempt, self._adapters(attempt.adapter))
         except AdapterError as err:  # e.g. restarted without the backend this attempt used
             return self._finish_attempt(
-                _Ctx(shot, attempt, None), "failed", "fallback", err.code, err.message
+                _Ctx(job, shot, attempt, None), "failed", "fallback", err.code, err.message
             )
         try:
             return await self._advance(ctx)
@@ -137,7 +136,7 @@ class ShotEngine:
             # The backend forgot the job (it restarted): resubmitting under the same
             # request id cannot start a second one.
             self._update(
-                attempt,
+                ctx,
                 status="pending",
                 backend_job_id=None,
                 submit_started_at=None,
@@ -163,8 +162,9 @@ class ShotEngine:
             return await self._submit(ctx)
         if status in ("submitted", "running"):
             return await self._poll(ctx)
-        if status == "fetching":
-            return await self._fetch(ctx)
+        if status == "fetching":  # after a restart: ask again (output URLs also expire)
+            assert ctx.adapter is not None and ctx.attempt.backend_job_id is not None
+            return await self._fetch(ctx, await ctx.adapter.poll(ctx.attempt.backend_job_id))
         raise AssertionError(f"attempt {ctx.attempt.id} in unexpected state {status}")
 
     # --- steps ----------------------------------------------------------------------
@@ -180,7 +180,8 @@ class ShotEngine:
                 "submit_lost",
                 "the answer to a submit was lost; not resubmitting blindly",
             )
-        self._update(a, submit_started_at=utcnow())
+        if not ctx.adapter.idempotent_submit:  # a resubmit is harmless where it dedupes
+            self._update(ctx, submit_started_at=utcnow())
         # Shielded: once the create is on its way, a cancel or a shutdown waits for its
         # answer and records the backend's job id, so the job can be canceled, not orphaned.
         task = asyncio.ensure_future(self._submit_and_record(ctx))
@@ -194,7 +195,7 @@ class ShotEngine:
         a = ctx.attempt
         submission = await ctx.adapter.submit(GenerationRequest.model_validate(a.request))
         self._update(
-            a,
+            ctx,
             backend_job_id=submission.backend_job_id,
             status="submitted",
             retries=0,
@@ -213,7 +214,7 @@ class ShotEngine:
         assert ctx.adapter is not None and a.backend_job_id is not None
         status = await ctx.adapter.poll(a.backend_job_id)
         if status.state in ("queued", "running") and self._expired(a):
-            await self._cancel_backend(ctx)
+            await self._cancel_backend(ctx.attempt, ctx.adapter)
             return self._finish_attempt(
                 ctx,
                 "failed",
@@ -221,21 +222,27 @@ class ShotEngine:
                 "timeout",
                 f"no result within {self._config.attempt_timeout_s:g} s",
             )
+        if status.state == "succeeded":
+            return await self._fetch_now(ctx, status)
         return self._apply_status(ctx, status)
 
-    def _apply_status(self, ctx: _Ctx, status: JobStatus) -> float | None:
-        a = ctx.attempt
-        if status.state == "succeeded":
-            self._last_status[a.id] = status
+    async def _fetch_now(self, ctx: _Ctx, status: JobStatus) -> float | None:
+        """Fetch in the step that saw success: no commit in between. Only a fetch that
+        fails is recorded as ``fetching``, so its retries (and a restart) fetch again."""
+        try:
+            return await self._fetch(ctx, status)
+        except AdapterError:
             self._update(
-                a,
+                ctx,
                 status="fetching",
                 progress=1.0,
                 queue_position=None,
-                retries=0,
                 shot_progress=1.0,
             )
-            return 0.0
+            raise
+
+    def _apply_status(self, ctx: _Ctx, status: JobStatus) -> float | None:
+        a = ctx.attempt
         if status.state == "failed":
             failure = status.failure
             code = failure.code if failure else "generation_failed"
@@ -254,7 +261,7 @@ class ShotEngine:
             0,
         ):
             self._update(
-                a,
+                ctx,
                 status=new_state,
                 progress=status.progress,
                 queue_position=status.queue_position,
@@ -263,12 +270,9 @@ class ShotEngine:
             )
         return status.next_poll_s
 
-    async def _fetch(self, ctx: _Ctx) -> float | None:
-        a = ctx.attempt
+    async def _fetch(self, ctx: _Ctx, status: JobStatus) -> float | None:
+        a, job = ctx.attempt, ctx.job
         assert ctx.adapter is not None and a.backend_job_id is not None
-        status = self._last_status.pop(a.id, None)
-        if status is None:  # after a restart: ask again (vendors' output URLs also expire)
-            status = await ctx.adapter.poll(a.backend_job_id)
         if status.state != "succeeded":
             return self._finish_attempt(
                 ctx,
@@ -277,10 +281,10 @@ class ShotEngine:
                 "output_vanished",
                 f"backend reports {status.state!r} after success",
             )
-        with self._db.session() as s:
-            job = s.get(Job, ctx.shot.job_id)
-            attempts = list(s.exec(select(Attempt).where(Attempt.shot_id == ctx.shot.id)))
-        assert job is not None
+        attempts = [a]  # numbers count up: the first attempt has no history
+        if a.number > 1:
+            with self._db.session() as s:
+                attempts = list(s.exec(select(Attempt).where(Attempt.shot_id == ctx.shot.id)))
         cost = status.cost_usd_micros
         if cost is None:
             cost = micros(t.ShotPlan.model_validate(a.plan).estimate_usd)
@@ -291,23 +295,34 @@ class ShotEngine:
             raise BackendFailure(f"unusable output: {exc}", code="bad_output") from exc
         except (StorageError, OSError) as exc:  # store down, disk full, wrong bytes: later
             raise RetryableError(f"storing the output failed: {exc}", code="storage") from exc
+        now = utcnow()
         with self._db.session() as s:
-            attempt = s.get(Attempt, a.id)
-            shot = s.get(Shot, ctx.shot.id)
-            assert attempt is not None and shot is not None
-            attempt.status, attempt.cost_micros, attempt.updated_at = "succeeded", cost, utcnow()
-            shot.status, shot.progress, shot.updated_at = "succeeded", 1.0, utcnow()
-            shot.output_key, shot.output, shot.cost_micros = stored.key, stored.info, cost
-            shot.model = a.model
+            s.exec(
+                update(Attempt)
+                .where(col(Attempt.id) == a.id)
+                .values(status="succeeded", cost_micros=cost, updated_at=now)
+            )
+            s.exec(
+                update(Shot)
+                .where(col(Shot.id) == ctx.shot.id)
+                .values(
+                    status="succeeded",
+                    progress=1.0,
+                    updated_at=now,
+                    output_key=stored.key,
+                    output=stored.info,
+                    cost_micros=cost,
+                    model=a.model,
+                )
+            )
             s.add(
                 Event(
-                    job_id=shot.job_id,
-                    shot_id=shot.id,
+                    job_id=job.id,
+                    shot_id=ctx.shot.id,
                     type="shot.succeeded",
                     data={"sha256": stored.info["sha256"], "model": a.model},
                 )
             )
-            s.add_all([attempt, shot])
             s.commit()
         return None
 
@@ -320,7 +335,7 @@ class ShotEngine:
                 # The create may have reached the vendor, and no vendor dedupes creates:
                 # never resubmit blindly; the next candidate takes over.
                 return self._finish_attempt(ctx, "unknown", "fallback", err.code, err.message)
-            self._update(a, submit_started_at=None)  # the backend answered: no job exists
+            self._update(ctx, submit_started_at=None)  # the backend answered: no job exists
         in_flight = a.backend_job_id is not None
         # A job the backend is running is worth waiting for: transient poll and fetch
         # errors are retried until the attempt's deadline, not abandoned after a count.
@@ -329,7 +344,7 @@ class ShotEngine:
         ):
             delay = self._backoff.delay(a.retries + 1, err.retry_after)
             self._update(
-                a,
+                ctx,
                 retries=a.retries + 1,
                 error_code=err.code,
                 error_message=err.message,
@@ -337,7 +352,7 @@ class ShotEngine:
             )
             return delay
         if in_flight:  # leaving a live backend job behind would keep it billing
-            await self._cancel_backend(ctx)
+            await self._cancel_backend(ctx.attempt, ctx.adapter)
         klass: FailureClass = "fallback" if err.retryable else err.failure_class
         return self._finish_attempt(ctx, "failed", klass, err.code, err.message)
 
@@ -479,7 +494,7 @@ class ShotEngine:
         if attempt is not None and attempt.status in TERMINAL_ATTEMPT:
             attempt = None
         if attempt is not None:
-            await self._cancel_backend(_Ctx(shot, attempt, self._adapter_or_none(attempt.adapter)))
+            await self._cancel_backend(attempt, self._adapter_or_none(attempt.adapter))
         with self._db.session() as s:
             shot = s.get(Shot, shot_id)
             assert shot is not None
@@ -499,14 +514,13 @@ class ShotEngine:
         except AdapterError:
             return None
 
-    async def _cancel_backend(self, ctx: _Ctx) -> None:
-        a = ctx.attempt
-        if ctx.adapter is None:
+    async def _cancel_backend(self, a: Attempt, adapter: Adapter | None) -> None:
+        if adapter is None:
             log.warning("cannot cancel %s: backend %r not configured", a.backend_job_id, a.adapter)
             return
-        if a.backend_job_id and a.status not in TERMINAL_ATTEMPT and ctx.adapter.supports_cancel:
+        if a.backend_job_id and a.status not in TERMINAL_ATTEMPT and adapter.supports_cancel:
             try:
-                await ctx.adapter.cancel(a.backend_job_id)
+                await adapter.cancel(a.backend_job_id)
             except AdapterError as err:
                 log.warning("cancel of %s at %s failed: %s", a.backend_job_id, a.adapter, err)
 
@@ -522,14 +536,14 @@ class ShotEngine:
 
     def _update(
         self,
-        a: Attempt,
+        ctx: _Ctx,
         *,
         shot_progress: float | _Keep | None = KEEP,
         event: tuple[str, dict[str, object]] | None = None,
         **fields: object,
     ) -> None:
         """Persist attempt fields, and optionally the shot's progress and an event, at once."""
-        now = utcnow()
+        a, now = ctx.attempt, utcnow()
         values = {**fields, "updated_at": now}
         with self._db.session() as s:
             s.exec(update(Attempt).where(col(Attempt.id) == a.id).values(**values))
@@ -540,8 +554,7 @@ class ShotEngine:
                     .values(progress=shot_progress, updated_at=now)
                 )
             if event is not None:
-                job_id = s.exec(select(Shot.job_id).where(Shot.id == a.shot_id)).one()
-                s.add(Event(job_id=job_id, shot_id=a.shot_id, type=event[0], data=event[1]))
+                s.add(Event(job_id=ctx.job.id, shot_id=a.shot_id, type=event[0], data=event[1]))
             s.commit()
         for name, value in values.items():
             setattr(a, name, value)

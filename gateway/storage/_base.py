@@ -87,6 +87,23 @@ class ObjectStore(Protocol):
         metadata: Mapping[str, str] | None = None,
     ) -> StoredObject: ...
 
+    async def put_file(
+        self,
+        key: str,
+        path: Path,
+        *,
+        sha256: str | None = None,
+        content_type: str = DEFAULT_CONTENT_TYPE,
+        metadata: Mapping[str, str] | None = None,
+    ) -> StoredObject:
+        """Store the finished file at ``path``, atomically; the file may be moved, not copied.
+
+        ``sha256`` is the caller's hash of the file, when it has one. A store that moves
+        the file (same inode, same bytes) reports it; a store that copies the bytes
+        reports the hash of what it stored, so the caller can compare the two.
+        """
+        ...
+
     def get_stream(
         self, key: str, *, start: int | None = None, end: int | None = None
     ) -> AsyncIterator[builtins.bytes]:

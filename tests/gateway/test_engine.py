@@ -79,6 +79,7 @@ class ScriptedVendor:
     submits: list[GenerationRequest] = field(default_factory=list)
     canceled: list[str] = field(default_factory=list)
     polls: int = 0
+    download_errors: list[Exception] = field(default_factory=list)
 
     def configured_models(self) -> set[str] | None:
         return None
@@ -103,6 +104,8 @@ class ScriptedVendor:
 
     async def download(self, backend_job_id: str, status: JobStatus) -> AsyncIterator[bytes]:
         yield self.clip[: len(self.clip) // 2]
+        if self.download_errors:  # the connection drops halfway
+            raise self.download_errors.pop(0)
         yield self.clip[len(self.clip) // 2 :]
 
     async def aclose(self) -> None:
@@ -148,6 +151,21 @@ async def test_vendor_success_is_stored_with_its_job_id(tmp_path, database_url, 
     assert vendor.submits[0].width == 1280 and vendor.submits[0].fps == 24
     assert prov["shots"][0]["backend"] == {"adapter": "runway", "job_id": "task-1"}
     assert shot.cost_usd is not None and shot.cost_usd > 0
+
+
+async def test_a_failed_download_is_fetched_again_not_resubmitted(
+    tmp_path, database_url, clip
+) -> None:
+    vendor = ScriptedVendor(clip, download_errors=[RetryableError("connection reset")] * 2)
+    job, prov = await run(tmp_path, database_url, vendor, CHARACTER)
+    shot = job.shots[0]
+    assert job.status == "succeeded" and len(shot.attempts) == 1
+    assert len(vendor.submits) == 1  # the generation is kept: only the download is redone
+    assert vendor.polls == 3  # each fetch asks for a fresh status (output URLs expire)
+    assert shot.output is not None and shot.output.bytes == len(clip)
+    assert prov["shots"][0]["output"]["sha256"] == shot.output.sha256
+    spool = tmp_path / "data" / "spool"
+    assert spool.is_dir() and list(spool.iterdir()) == []
 
 
 async def test_rate_limits_are_retried_on_the_same_model(tmp_path, database_url, clip) -> None:

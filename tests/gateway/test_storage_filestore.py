@@ -292,3 +292,38 @@ async def test_recover_removes_temp_files_of_interrupted_puts(tmp_path: Path) ->
     assert await store.recover() == 1
     assert not leftover.exists()
     assert await store.list("t/") == ["t/j/s/1/video.mp4"]
+
+
+async def test_put_file_moves_the_file_in(store: FileStore, tmp_path: Path) -> None:
+    src = tmp_path / "spooled.mp4"
+    data = os.urandom(5000)
+    src.write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    stored = await store.put_file(KEY, src, sha256=digest, metadata={"job": "job_1"})
+    assert (stored.sha256, stored.bytes) == (digest, len(data))
+    assert not src.exists()  # renamed, not copied
+    assert await read(store, KEY) == data
+    head = await store.head(KEY)
+    assert head is not None and head.sha256 == digest and head.metadata == {"job": "job_1"}
+
+
+async def test_put_file_without_a_hash_computes_it(store: FileStore, tmp_path: Path) -> None:
+    src = tmp_path / "spooled.mp4"
+    src.write_bytes(b"abc" * 1000)
+    stored = await store.put_file(KEY, src)
+    assert stored.sha256 == hashlib.sha256(b"abc" * 1000).hexdigest()
+
+
+async def test_put_file_across_filesystems_copies(store: FileStore) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == store.root.parent.stat().st_dev:
+        pytest.skip("needs a second filesystem (/dev/shm)")
+    src = shm / f"reelgate-test-{os.getpid()}.mp4"
+    src.write_bytes(b"x" * 2500)
+    try:
+        stored = await store.put_file(KEY, src, sha256="ignored-when-copying")
+        # A copy is hashed as it is written: the caller can compare the two hashes.
+        assert stored.sha256 == hashlib.sha256(b"x" * 2500).hexdigest()
+        assert await read(store, KEY) == b"x" * 2500
+    finally:
+        src.unlink(missing_ok=True)
