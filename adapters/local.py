@@ -4,12 +4,24 @@ It speaks the local backend's HTTP API like any vendor's: submits carry the
 attempt's ``request_id`` (the backend dedupes on it, so a resubmit after a lost
 answer is safe), polls are long polls that return as soon as the status changes,
 and errors are classified once, in :func:`classify`.
+
+With several backends (one per GPU), a submit goes to the least-loaded backend
+that serves the model: each candidate is asked ``GET /v1/load`` (queued + running)
+at once, under a short timeout, and this adapter's own submits still in flight are
+added. A backend that does not answer is left out of that pick; when none answers
+the pick goes on without load figures, and the submit's own answer is classified as
+usual. Ties rotate, so shots submitted together spread over idle backends. With a
+single candidate no load is asked: a one-GPU gateway pays nothing for the choice.
+A backend whose model list could not be read is asked again, at most every
+``rediscover_s``, so one that comes up after the gateway is found without a restart.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -108,43 +120,105 @@ def _transport_error(exc: httpx.TransportError) -> RetryableError:
     return RetryableError(message, code=code, outcome_unknown=sent)
 
 
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _parse_load(body: Any) -> int | None:
+    """``{"queued": q, "running": r}`` → ``q + r``; None when the body is not that."""
+    if not isinstance(body, dict):
+        return None
+    queued, running = _count(body.get("queued")), _count(body.get("running"))
+    return None if queued is None or running is None else queued + running
+
+
 class LocalBackendAdapter:
     name = "local"
     idempotent_submit = True
     supports_cancel = True
 
-    def __init__(self, clients: Sequence[httpx.AsyncClient], *, long_poll_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        clients: Sequence[httpx.AsyncClient],
+        *,
+        long_poll_s: float = 1.0,
+        load_timeout_s: float = 0.5,
+        rediscover_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not clients:
             raise ValueError("LocalBackendAdapter needs at least one backend client")
         self._clients = list(clients)
         self._long_poll_s = long_poll_s
-        self._served: list[set[str]] = [set() for _ in self._clients]
+        self._load_timeout_s = load_timeout_s
+        self._rediscover_s = rediscover_s
+        self._clock = clock
+        #: Each backend's models; None while its model list has not been read.
+        self._served: list[set[str] | None] = [None for _ in self._clients]
+        self._looked_at = -float("inf")
+        self._pending = [0 for _ in self._clients]  # submits sent, not yet answered
+        self._turn = 0
 
     async def refresh(self) -> None:
-        """Learn which models each backend serves (a backend that does not answer serves none)."""
-        for i, client in enumerate(self._clients):
-            try:
-                response = await client.get("/v1/models")
-                response.raise_for_status()
-                self._served[i] = {m["id"] for m in response.json()}
-            except (httpx.HTTPError, ValueError, KeyError, TypeError):
-                self._served[i] = set()
+        """Learn which models each backend serves (one that does not answer: none, for now)."""
+        self._looked_at = self._clock()
+        await asyncio.gather(*(self._read_models(i) for i in range(len(self._clients))))
+
+    async def _read_models(self, index: int, timeout: float | None = None) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                response = await self._clients[index].get("/v1/models")
+            response.raise_for_status()
+            self._served[index] = {m["id"] for m in response.json()}
+        except (httpx.HTTPError, TimeoutError, ValueError, KeyError, TypeError):
+            self._served[index] = None
 
     def configured_models(self) -> set[str] | None:
-        return set().union(*self._served)
+        return set().union(*(served for served in self._served if served))
 
-    def _serving(self, model: str) -> int | None:
-        return next((i for i, served in enumerate(self._served) if model in served), None)
+    def _serving(self, model: str) -> list[int]:
+        return [i for i, served in enumerate(self._served) if served and model in served]
 
-    async def _client_for(self, model: str) -> int:
-        """The first backend serving ``model``; a miss re-reads the model lists once."""
-        index = self._serving(model)
-        if index is None:
+    async def _candidates(self, model: str) -> list[int]:
+        """The backends serving ``model``; a miss re-reads the model lists once."""
+        await self._rediscover()
+        found = self._serving(model)
+        if not found:
             await self.refresh()  # a backend may have come up since the last look
-            index = self._serving(model)
-        if index is None:
+            found = self._serving(model)
+        if not found:
             raise BackendFailure(f"no local backend serves {model!r}", code="model_not_served")
-        return index
+        return found
+
+    async def _rediscover(self) -> None:
+        """Re-read the model lists that could not be read, at most every ``rediscover_s``."""
+        unread = [i for i, served in enumerate(self._served) if served is None]
+        if not unread or self._clock() - self._looked_at < self._rediscover_s:
+            return
+        self._looked_at = self._clock()
+        await asyncio.gather(*(self._read_models(i, self._load_timeout_s) for i in unread))
+
+    async def _load(self, index: int) -> int | None:
+        """Queued + running work on one backend; None when it does not say in time."""
+        try:
+            async with asyncio.timeout(self._load_timeout_s):
+                response = await self._clients[index].get("/v1/load")
+            return _parse_load(response.json()) if response.status_code == 200 else None
+        except (httpx.HTTPError, TimeoutError, ValueError):
+            return None
+
+    async def _pick(self, model: str) -> int:
+        """The least-loaded backend serving ``model``; ties rotate (see the module docstring)."""
+        candidates = await self._candidates(model)
+        if len(candidates) == 1:
+            return candidates[0]
+        self._turn += 1
+        start = self._turn % len(candidates)
+        order = candidates[start:] + candidates[:start]
+        loads = await asyncio.gather(*(self._load(i) for i in order))
+        answered = [(i, n) for i, n in zip(order, loads, strict=True) if n is not None]
+        scored = answered or [(i, 0) for i in order]  # nobody said: go by our own submits
+        return min(scored, key=lambda pair: pair[1] + self._pending[pair[0]])[0]
 
     def _split(self, backend_job_id: str) -> tuple[httpx.AsyncClient, str]:
         index, _, gen_id = backend_job_id.partition("/")
@@ -175,11 +249,15 @@ class LocalBackendAdapter:
         return body
 
     async def submit(self, request: GenerationRequest) -> Submission:
-        index = await self._client_for(request.model)
+        index = await self._pick(request.model)
         payload = request.model_dump(
             exclude={"aspect_ratio", "resolution", "audio", "callback_url"}, exclude_none=True
         )
-        body = await self._send(self._clients[index], "POST", "/v1/generations", json=payload)
+        self._pending[index] += 1
+        try:
+            body = await self._send(self._clients[index], "POST", "/v1/generations", json=payload)
+        finally:
+            self._pending[index] -= 1
         return Submission(backend_job_id=f"{index}/{body['id']}", poll_after_s=0.0)
 
     async def poll(self, backend_job_id: str) -> JobStatus:

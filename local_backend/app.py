@@ -3,7 +3,10 @@
 ``create_app(config)`` builds it; the gateway mounts the same app in-process (over
 an ASGI transport) or talks to one started with ``reelgate local-backend``. Long
 polls (``GET /v1/generations/{id}?wait=S``) answer as soon as the status
-changes, so a client sees completion without polling in a tight loop.
+changes or a step completes (steps at most every 0.2 s), so a client sees progress
+and completion without polling in a tight loop.
+``GET /v1/load`` (queued and running counts, also in ``/healthz``) lets a gateway
+with several backends send a shot to the least-loaded one.
 
 The runner's worker thread starts on the first submit, not in a lifespan (the
 ASGI transport runs none); ``app.state.close()`` stops it, and under uvicorn the
@@ -31,7 +34,7 @@ from local_backend.families.base import GenerationParams, InvalidParams, ModelIn
 from local_backend.runner import Generation, Runner, RunnerClosed, UnknownModel
 from local_backend.warm import WarmPool
 
-__all__ = ["GenerationCreate", "GenerationView", "create_app", "serve"]
+__all__ = ["GenerationCreate", "GenerationView", "LoadView", "create_app", "serve"]
 
 _PROBLEM = "application/problem+json"
 
@@ -63,6 +66,11 @@ class GenerationView(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+
+class LoadView(BaseModel):
+    queued: int = Field(description="Generations waiting in this device's queue.")
+    running: int = Field(description="Generations running on this device (0 or 1).")
 
 
 class _Problem(Exception):
@@ -214,12 +222,18 @@ def create_app(config: BackendConfig | None = None) -> FastAPI:
     async def models() -> list[ModelInfo]:
         return [m.info for m in runner.models.values()]
 
+    @app.get("/v1/load", response_model=LoadView)
+    async def load() -> LoadView:
+        """The device's work now, for a gateway choosing the least-loaded backend."""
+        return LoadView(**runner.load()._asdict())
+
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
         return {
             "status": "ok",
             "device": config.device,
             "models": list(runner.models),
+            "load": runner.load()._asdict(),
             "pipelines": pool.stats(),
         }
 

@@ -122,7 +122,7 @@ async def test_a_model_no_backend_serves_is_a_fallback(adapter: LocalBackendAdap
     assert caught.value.code == "model_not_served"
 
 
-async def test_the_first_backend_serving_the_model_is_used(backend: httpx.AsyncClient) -> None:
+async def test_the_backend_serving_the_model_is_used(backend: httpx.AsyncClient) -> None:
     empty = httpx.AsyncClient(
         transport=httpx.MockTransport(lambda r: httpx.Response(200, json=[])), base_url="http://a"
     )
