@@ -115,6 +115,31 @@ class Database:
 
     def create_all(self) -> None:
         SQLModel.metadata.create_all(self.engine)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Add nullable columns a newer release defines to tables an older one created.
+
+        The only schema change reelgate makes in place: additive and nullable, so old
+        rows stay valid. Anything else needs a real migration.
+        """
+        from sqlalchemy import inspect
+        from sqlalchemy.schema import CreateColumn
+
+        inspector = inspect(self.engine)
+        with self.engine.begin() as conn:
+            for table in SQLModel.metadata.sorted_tables:
+                have = {c["name"] for c in inspector.get_columns(table.name)}
+                for column in table.columns:
+                    if column.name in have:
+                        continue
+                    if not column.nullable:
+                        raise RuntimeError(
+                            f"table {table.name} lacks non-nullable column {column.name}: "
+                            "this database needs a migration"
+                        )
+                    ddl = CreateColumn(column).compile(dialect=self.engine.dialect)
+                    conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN {ddl}')
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -101,6 +101,8 @@ class Attempt(SQLModel, table=True):
     submit_started_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
     retries: int = 0
     progress: float | None = None
+    step: int | None = None
+    total_steps: int | None = None
     queue_position: int | None = None
     error_code: str | None = None
     error_message: str | None = None

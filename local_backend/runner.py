@@ -18,6 +18,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from local_backend.config import BackendConfig
 from local_backend.families.base import (
@@ -28,9 +29,13 @@ from local_backend.families.base import (
     Task,
 )
 
-__all__ = ["Generation", "Runner", "RunnerClosed", "UnknownModel"]
+__all__ = ["Generation", "Load", "Runner", "RunnerClosed", "UnknownModel"]
 
 log = logging.getLogger(__name__)
+
+#: Long polls wake on a new step at most this often: a diffusion step takes seconds
+#: and each one shows, a preview "step" is one frame of a few milliseconds.
+STEP_NOTIFY_S = 0.2
 
 
 class UnknownModel(LookupError):
@@ -39,6 +44,13 @@ class UnknownModel(LookupError):
 
 class RunnerClosed(RuntimeError):
     """The backend is shutting down and takes no more work."""
+
+
+class Load(NamedTuple):
+    """The work on this device now: waiting in the queue, and running."""
+
+    queued: int
+    running: int
 
 
 @dataclass
@@ -79,6 +91,7 @@ class Runner:
         self._by_request: dict[str, str] = {}
         self._thread: threading.Thread | None = None
         self._watchers: dict[str, list[Callable[[], None]]] = {}
+        self._running = 0
         self._closed = False
 
     # --- API used by the HTTP layer ---------------------------------------------------
@@ -131,6 +144,11 @@ class Runner:
                 return self._queue.index(gen) + 1
             except ValueError:
                 return None
+
+    def load(self) -> Load:
+        """How much work waits and runs, counted under the lock (cheap: no scan)."""
+        with self._lock:
+            return Load(queued=len(self._queue), running=self._running)
 
     def cancel(self, gen: Generation) -> None:
         with self._lock:
@@ -190,6 +208,7 @@ class Runner:
                 return None
             gen = self._queue.popleft()
             gen.status, gen.started_at = "running", time.time()
+            self._running += 1
             self._notify(gen)
             return gen
 
@@ -200,12 +219,20 @@ class Runner:
     def _run(self, gen: Generation) -> None:
         out = self.work_dir / f"{gen.id}.mp4"
 
+        last_told = 0.0
+
         def on_step(k: int) -> None:
+            nonlocal last_told
             if gen.cancel.is_set():
                 raise GenerationCanceled()
+            now = time.monotonic()
             with self._lock:
                 gen.step = k
-                self._lock.notify_all()
+                if now - last_told >= STEP_NOTIFY_S:  # wake long polls: progress shows
+                    last_told = now
+                    self._notify(gen)
+                else:
+                    self._lock.notify_all()
 
         try:
             gen.task.run(out, on_step, self.config.device)
@@ -227,6 +254,8 @@ class Runner:
         self, gen: Generation, status: str, code: str | None = None, message: str | None = None
     ) -> None:
         with self._lock:
+            if gen.status == "running":
+                self._running -= 1
             gen.status, gen.error_code, gen.error_message = status, code, message
             gen.finished_at = time.time()
             self._notify(gen)

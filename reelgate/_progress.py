@@ -37,6 +37,13 @@ def shot_fraction(shot: Shot) -> float:
     return min(1.0, max(0.0, shot.progress or 0.0))
 
 
+def step_text(shot: Shot) -> str:
+    """``step 3/8`` while a backend reports denoising steps, else nothing."""
+    if shot.step is None or not shot.total_steps:
+        return ""
+    return f"step {shot.step}/{shot.total_steps}"
+
+
 @contextmanager
 def open_progress(
     progress: ProgressArg, *, file: IO[str] | None = None, use_rich: bool | None = None
@@ -77,8 +84,10 @@ class PlainDisplay:
             pct = int(shot_fraction(shot) * 100)
             if self._changed(shot.id, shot.status, pct // 10):
                 error = f" ({shot.error_message})" if shot.error_message else ""
+                step = f" {text}" if (text := step_text(shot)) else ""
                 print(
-                    f"  shot {shot.index} {shot.kind} {shot.model}: {shot.status} {pct}%{error}",
+                    f"  shot {shot.index} {shot.kind} {shot.model}: {shot.status} {pct}%"
+                    f"{step}{error}",
                     file=out,
                 )
         out.flush()
@@ -131,7 +140,11 @@ def job_table(job: Job) -> Table:
             shot.model,
             Text(shot.status, style=_STATUS_STYLE.get(shot.status, "")),
             ProgressBar(total=1.0, completed=fraction, width=24),
-            f"{fraction:4.0%}" + (f" {shot.error_message}" if shot.error_message else ""),
+            " ".join(
+                part
+                for part in (f"{fraction:4.0%}", step_text(shot), shot.error_message or "")
+                if part
+            ),
         )
     return table
 

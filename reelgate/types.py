@@ -7,11 +7,19 @@ as integer micro-USD on the server. Everything here is plain pydantic: no I/O.
 
 from __future__ import annotations
 
+import binascii
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictBool
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+)
 
 __all__ = [
     "Adjustment",
@@ -65,7 +73,38 @@ _Kind = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
 _ModelId = Annotated[
     str, Field(pattern=r"^(auto|[a-z0-9][a-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._:/-]*)$")
 ]
-_MediaRef = Annotated[str, Field(min_length=1, max_length=8_000_000)]
+_IMAGE_MAGIC = {
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/gif": (b"GIF87a", b"GIF89a"),
+    "image/webp": (b"RIFF",),
+}
+
+
+def _check_media_ref(value: str) -> str:
+    """An http(s) URL, or a base64 ``data:`` URI whose bytes are the image it claims."""
+    if value.startswith(("https://", "http://")):
+        return value
+    if not value.startswith("data:"):
+        raise ValueError("must be an http(s) URL or a data: URI (data:image/png;base64,...)")
+    header, sep, payload = value[5:].partition(",")
+    mime, _, encoding = header.partition(";")
+    if not sep or encoding != "base64" or mime not in _IMAGE_MAGIC:
+        allowed = ", ".join(_IMAGE_MAGIC)
+        raise ValueError(f"a data: URI must be base64 with a media type of {allowed}")
+    try:
+        data = binascii.a2b_base64(payload, strict_mode=True)
+    except binascii.Error:
+        raise ValueError("the data: URI's base64 is malformed") from None
+    webp = mime != "image/webp" or data[8:12] == b"WEBP"
+    if not data.startswith(_IMAGE_MAGIC[mime]) or not webp:
+        raise ValueError(f"the data: URI's bytes are not a {mime.removeprefix('image/')} image")
+    return value
+
+
+_MediaRef = Annotated[
+    str, Field(min_length=1, max_length=8_000_000), AfterValidator(_check_media_ref)
+]
 
 
 class _Wire(BaseModel):
@@ -211,6 +250,8 @@ class Attempt(BaseModel):
     status: AttemptStatus
     backend_job_id: str | None = None
     progress: float | None = None
+    step: int | None = Field(default=None, description="Denoising step done, where reported.")
+    total_steps: int | None = None
     queue_position: int | None = None
     error_code: str | None = None
     error_message: str | None = None
@@ -229,6 +270,10 @@ class Shot(BaseModel):
     prompt: str | StructuredPrompt
     plan: ShotPlan
     progress: float | None = None
+    step: int | None = Field(
+        default=None, description="The running attempt's step (of total_steps), where reported."
+    )
+    total_steps: int | None = None
     attempts: list[Attempt] = Field(default_factory=list)
     output: Output | None = None
     error_code: str | None = None

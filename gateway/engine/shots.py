@@ -254,16 +254,18 @@ class ShotEngine:
                 ctx, "failed", "fallback", "canceled_by_backend", "the backend canceled the job"
             )
         new_state = "running" if status.state == "running" else "submitted"
-        if (a.status, a.progress, a.queue_position, a.retries) != (
+        seen = (status.progress, status.step, status.total_steps, status.queue_position)
+        if (a.status, a.progress, a.step, a.total_steps, a.queue_position, a.retries) != (
             new_state,
-            status.progress,
-            status.queue_position,
+            *seen,
             0,
         ):
             self._update(
                 ctx,
                 status=new_state,
                 progress=status.progress,
+                step=status.step,
+                total_steps=status.total_steps,
                 queue_position=status.queue_position,
                 retries=0,
                 shot_progress=status.progress,

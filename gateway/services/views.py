@@ -34,6 +34,8 @@ def attempt_view(row: AttemptRow) -> t.Attempt:
         status=row.status,  # type: ignore[arg-type]
         backend_job_id=row.backend_job_id,
         progress=row.progress,
+        step=row.step,
+        total_steps=row.total_steps,
         queue_position=row.queue_position,
         error_code=row.error_code,
         error_message=row.error_message,
@@ -44,6 +46,8 @@ def attempt_view(row: AttemptRow) -> t.Attempt:
 
 def shot_view(row: ShotRow, attempts: list[AttemptRow]) -> t.Shot:
     spec = t.ShotSpec.model_validate(row.spec)
+    latest = max(attempts, key=lambda a: a.number) if attempts else None
+    running = latest is not None and row.status == "running" and latest.status == "running"
     return t.Shot(
         id=row.id,
         job_id=row.job_id,
@@ -55,6 +59,8 @@ def shot_view(row: ShotRow, attempts: list[AttemptRow]) -> t.Shot:
         prompt=spec.prompt,
         plan=t.ShotPlan.model_validate(row.plan),
         progress=row.progress,
+        step=latest.step if running and latest else None,
+        total_steps=latest.total_steps if running and latest else None,
         attempts=[attempt_view(a) for a in sorted(attempts, key=lambda a: a.number)],
         output=_output(row.output, f"/v1/shots/{row.id}/content"),
         error_code=row.error_code,

@@ -286,7 +286,8 @@ async def test_a_job_given_up_at_its_deadline_is_canceled_at_the_vendor(
     tmp_path, database_url, clip
 ) -> None:
     vendor = ScriptedVendor(clip, states=[JobStatus(state="running", next_poll_s=0.05)])
-    job, _ = await run(tmp_path, database_url, vendor, CHARACTER, attempt_timeout_s=0.3)
+    # The deadline also binds the local fallback: leave it time for its preview render.
+    job, _ = await run(tmp_path, database_url, vendor, CHARACTER, attempt_timeout_s=1.5)
     shot = job.shots[0]
     assert job.status == "succeeded" and shot.attempts[0].error_code == "timeout"
     assert vendor.canceled == ["task-1"] and shot.model != "runway/gen4.5"

@@ -87,11 +87,11 @@ def test_shot_request_round_trips_as_json() -> None:
     [
         ({}, Needs("t2v", audio=False, uhd=False, camera_motion=False)),
         (
-            {"image": "data:x", "audio": True},
+            {"image": "https://x/a.png", "audio": True},
             Needs("i2v", audio=True, uhd=False, camera_motion=False),
         ),
         (
-            {"image": "a", "last_frame": "b", "resolution": "4k"},
+            {"image": "https://x/a.png", "last_frame": "https://x/z.png", "resolution": "4k"},
             Needs("flf2v", audio=False, uhd=True, camera_motion=False),
         ),
         ({"prompt": "slow dolly in on a fox"}, Needs("t2v", False, False, camera_motion=True)),
@@ -135,7 +135,7 @@ def test_unset_values_take_the_models_nearest_silently(
 
 def test_supported_values_are_kept() -> None:
     params, adjustments, _ = fit(
-        "runway/gen4.5", duration_s=7, aspect_ratio="9:16", fps=24, seed=3, image="img"
+        "runway/gen4.5", duration_s=7, aspect_ratio="9:16", fps=24, seed=3, image="https://x/a.png"
     )
     assert (params.duration_s, params.aspect_ratio, params.seed) == (7, "9:16", 3)
     assert adjustments == []
@@ -280,12 +280,14 @@ def test_strict_range_allowed_is_structured() -> None:
 
 
 def test_strict_accepts_supported_values() -> None:
-    assert fit("runway/gen4.5", normalize="strict", duration_s=7, image="i")[2] == []
+    assert fit("runway/gen4.5", normalize="strict", duration_s=7, image="https://x/a.png")[2] == []
 
 
 @pytest.mark.parametrize("mode", ["snap", "strict"])
 def test_a_missing_input_mode_is_a_problem_in_both_modes(mode: str) -> None:
-    _, _, problems = fit("runway/gen4.5", normalize=mode, image="a", last_frame="b")
+    _, _, problems = fit(
+        "runway/gen4.5", normalize=mode, image="https://x/a.png", last_frame="https://x/z.png"
+    )
     assert problems == [
         (
             "shots[2].last_frame",

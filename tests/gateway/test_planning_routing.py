@@ -163,7 +163,14 @@ def test_an_image_selects_image_to_video_models() -> None:
 
 
 def test_a_last_frame_needs_first_and_last_frame_models() -> None:
-    q = quote({"kind": "hero", "prompt": "a fox runs", "image": "a", "last_frame": "b"})
+    q = quote(
+        {
+            "kind": "hero",
+            "prompt": "a fox runs",
+            "image": "https://x/a.png",
+            "last_frame": "https://x/z.png",
+        }
+    )
     assert [m for m, s in route(q) if s != "skipped"] == ["t/hq"]
 
 
@@ -356,7 +363,7 @@ def test_pinned_over_budget() -> None:
 
 
 def test_empty_structured_prompt_and_lone_last_frame_are_invalid() -> None:
-    err = error({"prompt": {"negative": "blur"}, "last_frame": "b"})
+    err = error({"prompt": {"negative": "blur"}, "last_frame": "https://x/z.png"})
     assert err.code == "invalid_value"
     assert [e.field for e in err.errors] == ["shots[0].prompt", "shots[0].last_frame"]
 
@@ -409,7 +416,7 @@ def test_dialogue_without_audio_is_flagged() -> None:
 
 
 def test_quote_totals_and_flags_unconfirmed_prices_once() -> None:
-    img = {"kind": "hero", "prompt": "a fox runs", "image": "i", "model": "t/i2v"}
+    img = {"kind": "hero", "prompt": "a fox runs", "image": "https://x/a.png", "model": "t/i2v"}
     q = quote(img, img, {"kind": "quick", "prompt": "a fox runs", "duration_s": 3})
     assert [s.estimate_usd for s in q.shots] == [Decimal(1), Decimal(1), Decimal("0.3")]
     assert q.total_usd == Decimal("2.3")
@@ -460,7 +467,9 @@ def test_plan_for_candidate_fits_params_to_the_fallback() -> None:
 
 
 def test_plan_for_candidate_raises_when_the_model_cannot_run_the_shot() -> None:
-    req = shot_request(JobCreate.model_validate({"shots": [{"prompt": "x", "image": "i"}]}), 0)
+    req = shot_request(
+        JobCreate.model_validate({"shots": [{"prompt": "x", "image": "https://x/a.png"}]}), 0
+    )
     with pytest.raises(PlanningError) as err:
         plan_for_candidate(req, CATALOG["t/fast"])
     assert err.value.code == "unsupported_value"

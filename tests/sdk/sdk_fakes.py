@@ -94,6 +94,8 @@ def shot_json(
     model: str = "runway/gen4.5",
     kind: str = "broll",
     error_message: str | None = None,
+    step: int | None = None,
+    total_steps: int | None = None,
 ) -> dict[str, Any]:
     params = {"duration_s": 5, "aspect_ratio": "16:9", "resolution": "720p", "fps": 24}
     plan = {
@@ -115,6 +117,8 @@ def shot_json(
         "prompt": "a red kite over dunes",
         "plan": plan,
         "progress": progress,
+        "step": step,
+        "total_steps": total_steps,
         "output": output,
         "error_message": error_message,
         "estimate_usd": "0.5",

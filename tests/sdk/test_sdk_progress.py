@@ -34,6 +34,18 @@ def test_plain_lines_are_printed_only_when_something_changed() -> None:
     ]
 
 
+def test_denoising_steps_are_shown_as_step_k_of_n() -> None:
+    out = io.StringIO()
+    display = PlainDisplay(out)
+    display.update(job(shot_json(progress=0.375, step=3, total_steps=8)))
+    assert "running 37% step 3/8" in out.getvalue()
+
+    rich_out = io.StringIO()
+    with open_progress(True, file=rich_out, use_rich=True) as report:
+        report(job(shot_json(progress=0.5, step=4, total_steps=8)))
+    assert "step 4/8" in rich_out.getvalue()
+
+
 def test_rich_table_shows_index_kind_model_status_and_bar() -> None:
     out = io.StringIO()
     shots = [
