@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STORYBOARD ?= examples/launch-teaser.yaml
 OUT ?= launch-teaser.mp4
+TINY ?= reelgate-data/tiny-models
 export REELGATE_TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 .PHONY: install install-dev demo test lint bench clean
@@ -13,14 +14,17 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 install: $(BIN)/python
-	$(BIN)/pip install -q -e '.[server,local]'
+	$(BIN)/pip install -q torch==2.13.0  # the CPU wheel; a bare torch pulls CUDA builds
+	$(BIN)/pip install -q -e '.[server,local,gpu]'
 
 install-dev: $(BIN)/python
 	$(BIN)/pip install -q torch==2.13.0  # the CPU wheel; a bare torch pulls CUDA builds
 	$(BIN)/pip install -q -e '.[dev]'
 
+# One shot runs the real diffusers path on tiny random-weight Wan (noise frames).
 demo: install
-	$(BIN)/reelgate render $(STORYBOARD) -o $(OUT)
+	$(BIN)/reelgate local-backend make-tiny $(TINY)
+	REELGATE_LOCAL_MODELS=$(TINY)/models.toml $(BIN)/reelgate render $(STORYBOARD) -o $(OUT)
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -12,7 +12,8 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from fastapi import FastAPI
@@ -35,8 +36,11 @@ from gateway.runtime import Planner, Runtime
 from gateway.services.auth import Authenticator, bootstrap, load_or_create_secret
 from gateway.services.content import ContentService
 from gateway.services.jobs import JobService
-from gateway.settings import Settings
+from gateway.settings import ConfigError, Settings
 from gateway.storage import open_store
+
+if TYPE_CHECKING:
+    from local_backend.config import BackendConfig
 
 __all__ = ["build_runtime", "create_app"]
 
@@ -56,7 +60,11 @@ async def _local_adapter(settings: Settings, runtime_closers: list[Any]) -> Adap
         from local_backend.config import BackendConfig
 
         # Outputs wait in a temp dir only until the gateway fetches them into the store.
-        backend = create_backend(BackendConfig())
+        config = _local_models(settings.local_models) if settings.local_models else None
+        try:
+            backend = create_backend(config or BackendConfig())
+        except RuntimeError as exc:  # diffusers models listed, torch not installed
+            raise ConfigError(f"REELGATE_LOCAL_MODELS={settings.local_models}: {exc}") from None
         transport = httpx.ASGITransport(app=backend)
         clients = [httpx.AsyncClient(transport=transport, base_url="http://local-backend")]
 
@@ -69,6 +77,15 @@ async def _local_adapter(settings: Settings, runtime_closers: list[Any]) -> Adap
     adapter = LocalBackendAdapter(clients)
     await adapter.refresh()
     return adapter
+
+
+def _local_models(path: Path) -> BackendConfig:
+    from local_backend.config import load_config
+
+    try:
+        return load_config(path)
+    except (OSError, ValueError) as exc:  # TOML and validation errors are ValueErrors
+        raise ConfigError(f"REELGATE_LOCAL_MODELS={path}: {exc}") from None
 
 
 async def build_runtime(

@@ -33,7 +33,14 @@ class AdapterRegistry:
             return f"backend {entry.adapter!r} not configured (set {env})"
         served = adapter.configured_models()
         if served is not None and entry.vendor_model not in served:
-            return f"no configured {entry.adapter!r} backend serves {entry.vendor_model!r}"
+            reason = f"no configured {entry.adapter!r} backend serves {entry.vendor_model!r}"
+            if entry.adapter == "local":
+                reason += (
+                    " (list it in a models config: REELGATE_LOCAL_MODELS for the in-process "
+                    "backend, `reelgate local-backend --models` for a service; "
+                    "`reelgate local-backend make-tiny DIR` writes one for the tiny models)"
+                )
+            return reason
         return None
 
     async def aclose(self) -> None:

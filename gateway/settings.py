@@ -9,10 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["ConfigError", "Settings"]
+
+
+class ConfigError(ValueError):
+    """A setting that points at something unusable (a missing or invalid file)."""
 
 
 class Settings(BaseSettings):
@@ -33,6 +37,12 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Running local-backend services; empty: run one in-process.",
     )
+    local_models: Path | None = Field(
+        default=None,
+        description="Models config (TOML) for the in-process local backend: the diffusers "
+        "models it serves next to the preview model (`reelgate local-backend make-tiny DIR` "
+        "writes one for the tiny test models).",
+    )
     admin_key: SecretStr | None = None
     secret: SecretStr | None = Field(
         default=None, description="Server secret for key hashing; default: a file in data_dir."
@@ -43,6 +53,11 @@ class Settings(BaseSettings):
     poll_interval_s: float = Field(default=1.0, gt=0, description="Retry-After on job GETs.")
     attempt_timeout_s: float = Field(default=3600.0, gt=0)
     max_retries: int = Field(default=5, ge=0)
+
+    @field_validator("local_models", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # `REELGATE_LOCAL_MODELS= cmd` turns it off
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -5,20 +5,31 @@ the backend runs in production; these pipelines let it run on a laptop CPU in
 milliseconds. Their frames are noise: the weights are random. Every component is
 built from config under a fixed seed, so the same call writes the same files.
 
-    python -m local_backend.tiny DIR    # DIR/tiny-wan, tiny-wan-i2v, tiny-ltx, tiny-ltx-i2v
+    reelgate local-backend make-tiny DIR  # DIR/tiny-wan, tiny-wan-i2v, tiny-ltx, tiny-ltx-i2v,
+                                          # and DIR/models.toml that serves them
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from local_backend.config import ModelEntry
 
-__all__ = ["TINY_MODELS", "build", "build_all", "main", "tiny_entries"]
+__all__ = [
+    "MODELS_FILE",
+    "TINY_MODELS",
+    "build",
+    "build_all",
+    "main",
+    "make_tiny",
+    "tiny_entries",
+    "write_models_config",
+]
 
 #: Folder (and model id) → (family, mode).
 TINY_MODELS: dict[str, tuple[str, str]] = {
@@ -27,6 +38,7 @@ TINY_MODELS: dict[str, tuple[str, str]] = {
     "tiny-ltx": ("ltx", "t2v"),
     "tiny-ltx-i2v": ("ltx", "i2v"),
 }
+MODELS_FILE = "models.toml"
 TEXT_DIM = 32  # the text encoder's d_model = Wan's text_dim = LTX's caption_channels
 _WORDS = "a an the of on in at and with red blue green sky sea cliff light house night"
 
@@ -201,12 +213,57 @@ def tiny_entries(root: Path) -> list[ModelEntry]:
     ]
 
 
+def write_models_config(root: Path, entries: Sequence[ModelEntry]) -> Path:
+    """``root/models.toml`` serving ``entries`` (paths relative to ``root``)."""
+    lines = [
+        "# Written by `reelgate local-backend make-tiny`: tiny random-weight pipelines.",
+        "# Their frames are noise (the weights are random); they run the real diffusers",
+        "# path offline. Serve them with `reelgate local-backend --models` or",
+        "# REELGATE_LOCAL_MODELS for the gateway's in-process backend.",
+    ]
+    for entry in entries:
+        data = entry.model_dump(mode="json", exclude_defaults=True)
+        path = Path(entry.path)
+        if path.is_absolute() and path.parent == root.absolute():
+            data["path"] = path.name
+        lines += ["", "[[models]]", *(f"{k} = {_toml(v)}" for k, v in data.items())]
+    target = root / MODELS_FILE
+    target.write_text("\n".join(lines) + "\n")
+    return target
+
+
+def _toml(value: Any) -> str:
+    """A TOML value for the JSON-like data of a model entry."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a TOML basic string uses JSON's escapes
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def make_tiny(root: Path, *, force: bool = False) -> Path:
+    """Build the tiny pipelines under ``root`` (kept if already there) and their config."""
+    root = root.absolute()
+    missing = [n for n in TINY_MODELS if force or not (root / n / "model_index.json").is_file()]
+    if missing:
+        root.mkdir(parents=True, exist_ok=True)
+        for name in missing:
+            build(name).save_pretrained(root / name)
+    return write_models_config(root, tiny_entries(root))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local_backend.tiny", description=__doc__)
     parser.add_argument("dir", type=Path, help="where to save the tiny pipelines")
+    parser.add_argument("--force", action="store_true", help="rebuild folders already there")
     args = parser.parse_args(argv)
-    for entry in build_all(args.dir):
-        print(f"{entry.id}: {entry.path}")
+    print(make_tiny(args.dir, force=args.force))
     return 0
 
 

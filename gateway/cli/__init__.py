@@ -1,4 +1,4 @@
-"""``reelgate``: render, quote, models, serve.
+"""``reelgate``: render, quote, models, serve, local-backend.
 
 ``render`` and ``quote`` run the gateway in this process by default (embedded: the
 same app, reached over an in-memory transport through the SDK); ``--server URL``
@@ -201,25 +201,77 @@ async def _run_lifespan(app_: FastAPI) -> None:
         pass
 
 
-@app.command("local-backend")
+local_app = typer.Typer(
+    help="Run a local generation service (one per GPU), or build the tiny test models.",
+    no_args_is_help=False,
+)
+app.add_typer(local_app, name="local-backend")
+
+
+@local_app.callback(invoke_without_command=True)
 def local_backend(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8008,
-    device: Annotated[str, typer.Option(help="Device this process runs on.")] = "cpu",
+    models: Annotated[
+        Path | None,
+        typer.Option(
+            "--models",
+            help="Models config (TOML): the diffusers models to serve next to the preview model.",
+        ),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option(help="Device this process runs on \\[default: cpu].")
+    ] = None,
     work_dir: Annotated[
-        Path | None, typer.Option(help="Where outputs wait to be fetched [default: a temp dir].")
+        Path | None, typer.Option(help="Where outputs wait to be fetched \\[default: a temp dir].")
     ] = None,
 ) -> None:
     """Run a local generation service (one per GPU); point REELGATE_LOCAL_BACKEND_URLS at it."""
+    if ctx.invoked_subcommand is not None:
+        return
     from local_backend.app import serve as serve_backend
-    from local_backend.config import BackendConfig
+    from local_backend.config import BackendConfig, load_config
 
+    given = {"device": device, "work_dir": work_dir}  # flags override the models file
+    overrides: dict[str, object] = {k: v for k, v in given.items() if v is not None}
+    try:
+        config = load_config(models, **overrides) if models else BackendConfig(**overrides)  # type: ignore[arg-type]
+    except (OSError, ValueError) as exc:  # a missing file, bad TOML, an invalid entry
+        raise _fail(f"--models {models}: {exc}") from None
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    serve_backend(host, port, BackendConfig(device=device, work_dir=work_dir))
+    serve_backend(host, port, config)
+
+
+@local_app.command("make-tiny")
+def make_tiny(
+    directory: Annotated[Path, typer.Argument(help="Folder for the pipelines and models.toml.")],
+    force: Annotated[bool, typer.Option(help="Rebuild pipelines already there.")] = False,
+) -> None:
+    """Build tiny random-weight Wan and LTX pipelines offline (no hub) and a models.toml.
+
+    Their frames are noise: the weights are random. They exist so the real diffusers
+    path (from_pretrained, denoise, decode, encode) runs on any laptop in seconds.
+    """
+    from local_backend.tiny import make_tiny as build
+
+    config = build(directory, force=force)
+    console.print(f"wrote [bold]{config}[/bold]", highlight=False)
+    console.print(
+        f"serve them: REELGATE_LOCAL_MODELS={config} reelgate render ...  "
+        f"or  reelgate local-backend --models {config}",
+        highlight=False,
+    )
 
 
 def main() -> None:
+    from gateway.catalog import CatalogError
+    from gateway.settings import ConfigError
+
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except (ConfigError, CatalogError) as exc:  # a setting that points at a bad file
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)

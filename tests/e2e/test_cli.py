@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,20 +19,36 @@ EXAMPLE = ROOT / "examples" / "launch-teaser.yaml"
 pytestmark = pytest.mark.slow
 
 
-def reelgate(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def reelgate(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "gateway.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, **(env or {})},
     )
 
 
-def test_render_example_storyboard(tmp_path: Path) -> None:
-    out = tmp_path / "teaser.mp4"
-    done = reelgate("render", str(EXAMPLE), "-o", str(out), cwd=tmp_path)
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What `make demo` runs first: the CLI builds the tiny pipelines and their config."""
+    root = tmp_path_factory.mktemp("cli") / "tiny-models"
+    done = reelgate("local-backend", "make-tiny", str(root), cwd=root.parent)
     assert done.returncode == 0, done.stderr
+    assert "models.toml" in done.stderr
+    return root / "models.toml"
+
+
+def test_render_example_storyboard(tmp_path: Path, tiny_models: Path) -> None:
+    """The README's main job, as `make demo` runs it."""
+    out = tmp_path / "teaser.mp4"
+    env = {"REELGATE_LOCAL_MODELS": str(tiny_models)}
+    done = reelgate("render", str(EXAMPLE), "-o", str(out), cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "local/tiny-wan" in done.stdout  # the real diffusers path ran for one shot
     story = yaml.safe_load(EXAMPLE.read_text())
     fps = story["defaults"]["fps"]
     expected = sum(shot["duration_s"] for shot in story["shots"])
@@ -45,8 +62,24 @@ def test_render_example_storyboard(tmp_path: Path) -> None:
     assert (tmp_path / "reelgate-data" / "api-key").stat().st_mode & 0o777 == 0o600
 
 
-def test_quote_and_models_need_no_keys(tmp_path: Path) -> None:
-    quote = reelgate("quote", str(EXAMPLE), cwd=tmp_path)
+def test_without_the_tiny_models_the_pinned_shot_says_what_to_do(tmp_path: Path) -> None:
+    done = reelgate("quote", str(EXAMPLE), cwd=tmp_path, env={"REELGATE_LOCAL_MODELS": ""})
+    assert done.returncode == 1
+    assert "shots[5]" in done.stderr and "make-tiny" in done.stderr
+
+
+def test_a_bad_models_config_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "models.toml"
+    bad.write_text('[[models]]\nid = "x"\nfamily = "sdxl"\npath = "x"\n')
+    done = reelgate("models", cwd=tmp_path, env={"REELGATE_LOCAL_MODELS": str(bad)})
+    assert done.returncode == 2
+    assert "REELGATE_LOCAL_MODELS" in done.stderr and "family" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_quote_and_models_need_no_keys(tmp_path: Path, tiny_models: Path) -> None:
+    env = {"REELGATE_LOCAL_MODELS": str(tiny_models)}
+    quote = reelgate("quote", str(EXAMPLE), cwd=tmp_path, env=env)
     assert quote.returncode == 0, quote.stderr
     assert "local/preview" in quote.stdout and "not configured" in quote.stdout
     models = reelgate("models", cwd=tmp_path)

@@ -55,10 +55,28 @@ def test_shipped_catalog_loads_with_the_expected_models() -> None:
         ("fal/wan-v2.2-a14b", "fal"),
         ("minimax/hailuo-2.3", "minimax"),
         ("seedance/seedance-1-0-pro", "seedance"),
+        ("local/tiny-wan", "local"),
+        ("local/tiny-wan-i2v", "local"),
+        ("local/tiny-ltx", "local"),
+        ("local/tiny-ltx-i2v", "local"),
     ]:
         assert catalog[model_id].adapter == adapter
-    assert 8 <= len(catalog) <= 12
+    assert 12 <= len(catalog) <= 16
     assert all(e.dialect in DIALECTS for e in catalog)
+
+
+def test_tiny_models_render_sizes_their_families_accept() -> None:
+    """Wan needs sides that are multiples of 16, LTX of 32: the catalog offers only those."""
+    from gateway.planning.normalize import dimensions
+
+    catalog = load_catalog()
+    for model_id, multiple in [("local/tiny-wan", 16), ("local/tiny-ltx", 32)]:
+        caps = catalog[model_id].capabilities
+        for ratio in caps.aspect_ratios:
+            for res in caps.resolutions:
+                w, h = dimensions(ratio, res)
+                assert w % multiple == 0 and h % multiple == 0, (model_id, ratio, res)
+                assert max(w, h) <= 256  # the tiny entries' max_long_side
 
 
 def test_local_preview_is_free_and_broad() -> None:
