@@ -3,6 +3,21 @@
 Diffusers models are listed as :class:`ModelEntry` items, in code or in a TOML
 models file (``[[models]]`` tables, read by :func:`load_config`). Nothing is
 loaded here: a pipeline is read from disk on its first generation.
+
+Speed features sit in each model's ``speed`` table (:class:`SpeedOptions`, applied
+by :mod:`local_backend.speed`); bf16 is the model's ``dtype``::
+
+    [[models]]
+    id = "wan-1.3b"
+    family = "wan"
+    path = "models/Wan2.1-T2V-1.3B-Diffusers"
+    dtype = "bfloat16"
+
+    [models.speed]
+    compile = true
+    vae_tiling = true
+    step_cache = "first_block"
+    cache_threshold = 0.05
 """
 
 from __future__ import annotations
@@ -13,7 +28,65 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["BackendConfig", "ModelEntry", "load_config"]
+__all__ = ["BackendConfig", "ModelEntry", "SpeedOptions", "load_config"]
+
+
+class SpeedOptions(BaseModel):
+    """Speed and memory features for one model, all off by default.
+
+    Each runs on CPU too (so CI covers it) but pays off on a GPU with a big model; a
+    feature this machine cannot run fails the model's load rather than being skipped.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    compile: bool = Field(
+        default=False,
+        description="torch.compile the transformer's repeated blocks (regional compile); "
+        "the first shot pays the compile.",
+    )
+    vae_tiling: bool = Field(
+        default=False, description="Decode (and encode) in overlapping tiles: less peak memory."
+    )
+    vae_tile: tuple[int, int] | None = Field(
+        default=None,
+        description="(tile, stride) in pixels, multiples of the VAE's downscale (Wan 8, "
+        "LTX 32); None: the VAE's own (Wan 256/192, LTX 512/448).",
+    )
+    group_offload: bool = Field(
+        default=False,
+        description="Keep weights in CPU memory and move one block at a time to the device.",
+    )
+    layerwise_casting: Literal["none", "float8_e4m3fn", "float8_e5m2"] = Field(
+        default="none",
+        description="Store the transformer's weights in this float8 type, computing in dtype.",
+    )
+    step_cache: Literal["none", "first_block", "taylorseer"] = Field(
+        default="none",
+        description="Reuse or extrapolate transformer work between denoising steps.",
+    )
+    cache_threshold: float = Field(
+        default=0.05,
+        gt=0,
+        description="first_block: skip the other blocks while the first block's output "
+        "changes by less than this (relative); higher is faster and less exact.",
+    )
+    cache_interval: int = Field(
+        default=5, ge=1, description="taylorseer: a full transformer pass every this many steps."
+    )
+    cache_warmup_steps: int = Field(
+        default=3, ge=1, description="taylorseer: steps always computed in full at the start."
+    )
+
+    @model_validator(mode="after")
+    def _tile(self) -> SpeedOptions:
+        if self.vae_tile is not None:
+            tile, stride = self.vae_tile
+            if not self.vae_tiling:
+                raise ValueError("vae_tile is set but vae_tiling is off: set vae_tiling = true")
+            if not 0 < stride <= tile:
+                raise ValueError(f"vae_tile (tile, stride) {self.vae_tile}: need 0 < stride ≤ tile")
+        return self
 
 
 class ModelEntry(BaseModel):
@@ -30,7 +103,11 @@ class ModelEntry(BaseModel):
         description="A local diffusers folder; a hub id only with allow_downloads on the backend."
     )
     description: str = ""
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        default="float32",
+        description="Weights and compute; bfloat16 halves memory and is fast on GPUs "
+        "(float16 needs a GPU).",
+    )
     device: str | None = Field(default=None, description="Default: the backend's device.")
     steps: int | None = Field(
         default=None, ge=1, le=500, description="Default denoising steps; None: the family's."
@@ -45,6 +122,7 @@ class ModelEntry(BaseModel):
     min_frames: int = Field(default=1, ge=1)
     max_frames: int = Field(default=81, ge=1)
     fps: tuple[int, int] = Field(default=(8, 30), description="Allowed fps range, inclusive.")
+    speed: SpeedOptions = SpeedOptions()
 
     @model_validator(mode="after")
     def _ranges(self) -> ModelEntry:

@@ -1,8 +1,9 @@
 """What the Wan and LTX families share: a warm diffusers pipeline, one shot per request.
 
 A model's base pipeline is loaded once (``from_pretrained`` on a local folder) and
-kept in the :class:`~local_backend.warm.WarmPool`. Each shot runs on its own
-``from_pipe`` copy with a fresh scheduler, so no scheduler or interrupt state leaks
+kept in the :class:`~local_backend.warm.WarmPool`, with the speed features its
+entry turns on (:mod:`local_backend.speed`). Each shot runs on its own copy sharing
+the weights, with a fresh scheduler, so no scheduler or interrupt state leaks
 between requests; progress and cancel go through ``callback_on_step_end``, and a
 fixed CPU generator makes a seed reproduce the same frames bit for bit.
 """
@@ -11,10 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import logging
 import re
 import secrets
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from local_backend import speed
 from local_backend.config import ModelEntry
 from local_backend.families.base import (
     Capabilities,
@@ -93,6 +94,7 @@ class DiffusersModel:
     ) -> None:
         self.entry, self.family, self.pool = entry, family, pool
         self.allow_downloads = allow_downloads
+        self.speed_features: list[str] = []  # what local_backend.speed turned on at load
         self.info = ModelInfo(
             id=entry.id,
             family=family.name,
@@ -172,35 +174,37 @@ class DiffusersModel:
                 dtype=DTYPES[entry.dtype],
                 local_files_only=not self.allow_downloads,
             )
-            pipe.to(entry.device or device)
+            if not entry.speed.group_offload:  # offloaded weights stay in CPU memory
+                pipe.to(entry.device or device)
         except Exception as exc:
             raise ModelError(
                 "model_load_failed",
                 f"model {entry.id}: could not load a {cls.__name__} from {entry.path}: "
                 f"{type(exc).__name__}: {exc}",
             ) from None
+        self.speed_features = speed.apply_speed(pipe, entry, entry.device or device)
         return pipe
 
     def request_pipeline(self, device: str) -> Any:
         """A per-request pipeline: the warm weights, its own scheduler and state."""
         base = self.base_pipeline(device)
-        scheduler = type(base.scheduler).from_config(base.scheduler.config)
-        with _quiet("diffusers.models.modeling_utils"):  # from_pipe's .to(dtype=None) warns
-            pipe = type(base).from_pipe(base, scheduler=scheduler)
+        pipe = _fork(base, scheduler=type(base.scheduler).from_config(base.scheduler.config))
         pipe.set_progress_bar_config(disable=True)
+        speed.reset(pipe)  # step caches live on the shared modules
         self.pool.track(pipe)
         return pipe
 
 
-@contextlib.contextmanager
-def _quiet(logger_name: str) -> Iterator[None]:
-    logger = logging.getLogger(logger_name)
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
+def _fork(base: Any, scheduler: Any) -> Any:
+    """``base``'s modules and settings with another scheduler. Not ``from_pipe``: it ends
+    with ``.to(dtype=float32)``, casting the shared modules in place, so a bfloat16
+    model ran in float32 from its first shot on."""
+    settings = {
+        k: v for k, v in base.config.items() if not k.startswith("_") and k not in base.components
+    }
+    pipe = type(base)(**{**base.components, **settings, "scheduler": scheduler})
+    pipe.register_to_config(_name_or_path=base.name_or_path)
+    return pipe
 
 
 def _first(*values: float | None) -> float:
@@ -237,19 +241,25 @@ class DiffusersTask:
         return self.steps
 
     def run(self, out: Path, on_step: OnStep, device: str) -> None:
-        """Denoise, decode and encode to ``out``; ``on_step`` raises to cancel."""
-        try:
-            video = self._denoise(on_step, device)
-        except BaseException as exc:
-            _drop_frames(exc)  # their locals hold the request pipeline and its tensors
-            free_memory()
-            raise
-        pixels = (np.clip(video, 0.0, 1.0) * 255).round().astype(np.uint8)
+        """Denoise, decode and encode to ``out``; ``on_step`` raises to cancel.
+
+        The encoder starts first and waits for frames: its start-up (≈20 ms of
+        process spawn and x264 set-up) overlaps the denoise instead of following it.
+        """
         with Mp4Writer(out, self.size, self.fps) as writer:
+            try:
+                video = self.denoise(on_step, device)
+            except BaseException as exc:
+                _drop_frames(exc)  # their locals hold the request pipeline and its tensors
+                free_memory()
+                raise
+            pixels = (np.clip(video, 0.0, 1.0) * 255).round().astype(np.uint8)
             for frame in pixels:
                 writer.write(Image.fromarray(frame))
 
-    def _denoise(self, on_step: OnStep, device: str) -> Any:
+    def denoise(self, on_step: OnStep, device: str) -> Any:
+        """The shot's frames, floats in [0, 1] shaped (frames, height, width, 3): what
+        ``run`` encodes."""
         pipe = self.model.request_pipeline(device)
         width, height = self.size
 
