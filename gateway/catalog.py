@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 Mode = Literal["t2v", "i2v", "flf2v"]
-_Resolution = Annotated[str, Field(pattern=r"^([1-9][0-9]{2,3}p|4k)$")]
+_Resolution = Annotated[str, Field(pattern=r"^([1-9][0-9]{1,3}p|4k)$")]
 _Ratio = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,2}:[1-9][0-9]{0,2}$")]
 _Positive = Annotated[float, Field(gt=0)]
 MICROS = 1_000_000

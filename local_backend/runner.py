@@ -16,9 +16,10 @@ import time
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from local_backend.config import BackendConfig
 from local_backend.families.base import (
@@ -32,6 +33,7 @@ from local_backend.families.base import (
 __all__ = ["Generation", "Load", "Runner", "RunnerClosed", "UnknownModel"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Long polls wake on a new step at most this often: a diffusion step takes seconds
 #: and each one shows, a preview "step" is one frame of a few milliseconds.
@@ -91,6 +93,7 @@ class Runner:
         self._by_request: dict[str, str] = {}
         self._thread: threading.Thread | None = None
         self._watchers: dict[str, list[Callable[[], None]]] = {}
+        self._calls: deque[tuple[Callable[[], object], Future[object]]] = deque()
         self._running = 0
         self._closed = False
 
@@ -182,6 +185,8 @@ class Runner:
                 gen = self._queue.popleft()
                 gen.cancel.set()
                 self._finish(gen, "canceled")
+            while self._calls:
+                self._calls.popleft()[1].set_exception(RunnerClosed("the backend closed"))
             running = [g for g in self._all.values() if g.status == "running"]
             for gen in running:
                 gen.cancel.set()
@@ -200,17 +205,50 @@ class Runner:
             )
             self._thread.start()
 
+    def run_on_device(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the device thread, before the next queued generation.
+
+        Torch keeps a pool of worker threads per calling thread; two threads running
+        torch work on one machine slow each other (2x on 2 cores). Work that must be
+        timed or warmed like a generation (benchmarks, preloading) goes through here.
+        """
+        done: Future[T] = Future()
+        with self._lock:
+            if self._closed:
+                raise RunnerClosed("the local backend is shutting down")
+            self._calls.append((fn, done))  # type: ignore[arg-type]
+            self._ensure_thread()
+            self._lock.notify_all()
+        return done.result()
+
     def _next(self) -> Generation | None:
         with self._lock:
-            while not self._queue and not self._closed:
-                self._lock.wait()
-            if self._closed:
-                return None
+            while True:
+                if self._calls:
+                    self._call(*self._calls.popleft())
+                elif self._closed:
+                    return None
+                elif self._queue:
+                    break
+                else:
+                    self._lock.wait()
             gen = self._queue.popleft()
             gen.status, gen.started_at = "running", time.time()
             self._running += 1
             self._notify(gen)
             return gen
+
+    def _call(self, fn: Callable[[], object], done: Future[object]) -> None:
+        """Run one :meth:`run_on_device` call; the caller holds the lock, ``fn`` does not."""
+        self._lock.release()
+        try:
+            if done.set_running_or_notify_cancel():
+                try:
+                    done.set_result(fn())
+                except BaseException as exc:
+                    done.set_exception(exc)
+        finally:
+            self._lock.acquire()
 
     def _work(self) -> None:
         while (gen := self._next()) is not None:

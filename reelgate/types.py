@@ -68,7 +68,7 @@ NormalizeMode = Literal["snap", "strict"]
 
 _Text = Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)]
 _AspectRatio = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,2}:[1-9][0-9]{0,2}$")]
-_Resolution = Annotated[str, Field(pattern=r"^([1-9][0-9]{2,3}p|4k)$")]
+_Resolution = Annotated[str, Field(pattern=r"^([1-9][0-9]{1,3}p|4k)$")]  # 64p: tiny test models
 _Kind = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
 _ModelId = Annotated[
     str, Field(pattern=r"^(auto|[a-z0-9][a-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._:/-]*)$")

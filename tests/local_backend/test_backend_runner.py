@@ -105,3 +105,23 @@ def test_only_the_newest_finished_jobs_are_kept(runner: Runner, tmp_path: Path) 
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{g.id}.mp4" for g in gens[2:])
     again, new = runner.submit(params("fine"), "r0")  # its record is gone: a new job
     assert new and again.id != gens[0].id
+
+
+def test_run_on_device_runs_on_the_generations_thread(runner: Runner) -> None:
+    import threading
+
+    gen, _ = runner.submit(params("ok"), None)
+    wait(gen)
+    device = runner._thread
+    assert runner.run_on_device(threading.current_thread) is device
+    with pytest.raises(ZeroDivisionError):  # its error comes back; the device lives on
+        runner.run_on_device(lambda: 1 / 0)
+    assert wait(runner.submit(params("ok"), None)[0]).status == "succeeded"
+
+
+def test_run_on_device_after_close_is_refused(runner: Runner) -> None:
+    from local_backend.runner import RunnerClosed
+
+    runner.close()
+    with pytest.raises(RunnerClosed):
+        runner.run_on_device(lambda: None)
