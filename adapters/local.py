@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from adapters._http import retry_after, transport_error
 from adapters.base import (
     AdapterError,
     BackendFailure,
@@ -51,14 +52,6 @@ _STATES: dict[str, JobState] = {
 }
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
 def classify(response: httpx.Response, *, polling: bool = False) -> AdapterError:
     """Map a non-2xx answer to the adapter error tree."""
     try:
@@ -75,9 +68,9 @@ def classify(response: httpx.Response, *, polling: bool = False) -> AdapterError
     if status in (400, 413, 422):
         return InvalidInput(detail, code=code)
     if status == 429:
-        return RateLimited(detail, code=code, retry_after=_retry_after(response))
+        return RateLimited(detail, code=code, retry_after=retry_after(response))
     if status >= 500 or status in (408, 409):
-        return RetryableError(detail, code=code, retry_after=_retry_after(response))
+        return RetryableError(detail, code=code, retry_after=retry_after(response))
     return BackendFailure(f"HTTP {status}: {detail}", code=code)
 
 
@@ -108,16 +101,6 @@ def parse_status(body: dict[str, Any], *, long_poll: bool) -> JobStatus:
         failure=failure,
         raw_state=raw,
     )
-
-
-def _transport_error(exc: httpx.TransportError) -> RetryableError:
-    """No answer: retry. Unless the connection never opened, the backend may have acted."""
-    sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-    if isinstance(exc, httpx.TimeoutException):
-        message, code = f"local backend timed out: {exc}", "timeout"
-    else:
-        message, code = f"local backend unreachable: {exc}", "unreachable"
-    return RetryableError(message, code=code, outcome_unknown=sent)
 
 
 def _count(value: Any) -> int | None:
@@ -233,7 +216,7 @@ class LocalBackendAdapter:
         try:
             response = await client.request(method, url, **kw)
         except httpx.TransportError as exc:
-            raise _transport_error(exc) from exc
+            raise transport_error(exc, "local backend") from exc
         if response.status_code >= 300:
             raise classify(response, polling=polling)
         try:
@@ -282,7 +265,7 @@ class LocalBackendAdapter:
                 async for chunk in response.aiter_bytes():
                     yield chunk
         except httpx.TransportError as exc:
-            raise _transport_error(exc) from exc
+            raise transport_error(exc, "local backend") from exc
 
     async def generation(self, backend_job_id: str) -> dict[str, Any]:
         """The backend's raw record (timings included), for diagnostics and benchmarks."""

@@ -1,0 +1,51 @@
+"""What every HTTP adapter shares: reading Retry-After, and errors with no answer.
+
+Vendor specifics (bodies, states, error codes) stay in each vendor's module; these
+two rules are the same everywhere and must not drift between adapters.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+import httpx
+
+from adapters.base import RetryableError
+
+__all__ = ["retry_after", "transport_error"]
+
+_MAX_RETRY_AFTER_S = 3600.0
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, or ``Retry-After`` (seconds or an HTTP date)."""
+    ms = response.headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return min(max(float(ms) / 1000, 0.0), _MAX_RETRY_AFTER_S)
+        except ValueError:
+            pass
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return min(max(seconds, 0.0), _MAX_RETRY_AFTER_S)
+
+
+def transport_error(exc: httpx.TransportError, backend: str) -> RetryableError:
+    """No answer: retry. Unless the connection never opened, the backend may have acted
+    (``outcome_unknown``): the engine never resubmits a create blindly after one."""
+    sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+    if isinstance(exc, httpx.TimeoutException):
+        message, code = f"{backend} timed out: {exc}", "timeout"
+    else:
+        message, code = f"{backend} unreachable: {exc}", "unreachable"
+    return RetryableError(message, code=code, outcome_unknown=sent)
