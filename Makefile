@@ -29,7 +29,7 @@ demo: install
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy reelgate adapters gateway local_backend
+	$(BIN)/mypy reelgate adapters gateway local_backend emulator
 
 test: install-dev lint
 	$(BIN)/pytest -q

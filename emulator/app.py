@@ -1,0 +1,163 @@
+"""The emulator's FastAPI app: one router per vendor under ``/{vendor}``, plus knobs.
+
+``create_app(knobs)`` serves every vendor in :data:`VENDORS`; an adapter's base URL is
+``{emulator}/{vendor}``. ``GET/PUT /_emulator/knobs`` reads and changes the knobs,
+``GET /_emulator/jobs`` lists jobs (tests assert on it), and
+``/_emulator/files/{job}.mp4`` serves outputs for vendors that hand out URLs.
+Completion callbacks are POSTed by a background task when a job finishes, unless
+``callback_loss_rate`` drops them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import importlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from emulator.core import EmJob, Emulator, Knobs, sample_mp4
+
+__all__ = ["VENDORS", "VendorRoutes", "chaos_response", "create_app"]
+
+log = logging.getLogger(__name__)
+
+#: Vendor modules under ``emulator.vendors`` that the app mounts.
+VENDORS = ["runway"]
+
+
+@dataclass
+class VendorRoutes:
+    name: str
+    router: APIRouter
+    #: (job, emulator base URL) -> the JSON the vendor POSTs to a callback URL.
+    callback_body: Callable[[EmJob, str], dict[str, Any]] | None = None
+
+
+def chaos_response(
+    em: Emulator, kind: str, *, rate_limit_body: dict[str, Any] | None = None
+) -> Response | None:
+    """The failure this request gets from the chaos knobs, or None to answer normally."""
+    match em.chaos(kind):
+        case "rate_limit":
+            body = rate_limit_body or {"error": "rate limited"}
+            retry = f"{em.knobs.retry_after_s:g}"
+            return JSONResponse(body, status_code=429, headers={"Retry-After": retry})
+        case "server_error":
+            return JSONResponse({"error": "service unavailable"}, status_code=503)
+        case "malformed":
+            return Response(b'{"id": "trunc', media_type="application/json")
+        case "drop":
+            return StreamingResponse(_dropped(), media_type="application/json")
+    return None
+
+
+async def _dropped() -> AsyncIterator[bytes]:
+    yield b'{"status": '
+    raise ConnectionAbortedError("emulated dropped connection")
+
+
+def file_url(request: Request, job: EmJob) -> str:
+    return f"{str(request.base_url).rstrip('/')}/_emulator/files/{job.id}.mp4"
+
+
+def create_app(knobs: Knobs | None = None, vendors: list[str] | None = None) -> FastAPI:
+    em = Emulator(knobs)
+    routes = [
+        importlib.import_module(f"emulator.vendors.{name}").routes(em)
+        for name in vendors or VENDORS
+    ]
+    callbacks = {r.name: r.callback_body for r in routes if r.callback_body}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_deliver_callbacks(em, callbacks, app))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app = FastAPI(title="reelgate vendor emulator", lifespan=lifespan)
+    app.state.emulator = em
+    app.state.base_url = "http://127.0.0.1"
+    for r in routes:
+        app.include_router(r.router, prefix=f"/{r.name}")
+
+    @app.middleware("http")
+    async def remember_base_url(request: Request, call_next: Any) -> Response:
+        app.state.base_url = str(request.base_url).rstrip("/")
+        response: Response = await call_next(request)
+        return response
+
+    @app.get("/_emulator/knobs")
+    async def get_knobs() -> Knobs:
+        return em.knobs
+
+    @app.put("/_emulator/knobs")
+    async def put_knobs(knobs: Knobs) -> Knobs:
+        em.set_knobs(knobs)
+        return em.knobs
+
+    @app.get("/_emulator/jobs")
+    async def jobs() -> list[dict[str, Any]]:
+        now = em.clock()
+        return [
+            {"id": j.id, "vendor": j.vendor, "model": j.model, "state": j.state(now),
+             "payload": j.payload, "callback_sent": j.callback_sent}
+            for j in em.jobs.values()
+        ]  # fmt: skip
+
+    @app.get("/_emulator/files/{name}")
+    async def files(name: str) -> Response:
+        job = em.get(name.removesuffix(".mp4"))
+        if job is None or job.state(em.clock()) != "succeeded":
+            return JSONResponse({"error": "no such file"}, status_code=404)
+        if (failure := chaos_response(em, "download")) is not None:
+            return failure
+        return Response(sample_mp4(), media_type="video/mp4")
+
+    return app
+
+
+async def _deliver_callbacks(
+    em: Emulator, bodies: dict[str, Callable[[EmJob, str], dict[str, Any]]], app: FastAPI
+) -> None:
+    """POST each finished job's callback once, in finish order (lost ones are not sent)."""
+    due = em.callbacks_due
+    sending: set[asyncio.Task[None]] = set()
+    async with httpx.AsyncClient(timeout=10) as client:
+        while True:
+            now = em.clock()
+            while due and due[0][0] <= now:
+                _, job_id = heapq.heappop(due)
+                job = em.jobs[job_id]
+                body_of = bodies.get(job.vendor)
+                if body_of is None or job.callback_sent or em.lose_callback():
+                    continue
+                job.callback_sent = True
+                body = body_of(job, app.state.base_url)
+                task = asyncio.create_task(_post(client, job.callback_url or "", body))
+                sending.add(task)
+                task.add_done_callback(sending.discard)
+            await asyncio.sleep(0.02)
+
+
+async def _post(client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> None:
+    try:
+        await client.post(url, json=body)
+    except httpx.HTTPError as exc:
+        log.info("callback to %s failed: %s", url, exc)
+
+
+def serve(host: str = "127.0.0.1", port: int = 9100, knobs: Knobs | None = None) -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(knobs), host=host, port=port, log_level="warning")

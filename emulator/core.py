@@ -1,0 +1,177 @@
+"""The vendor-neutral half of the emulator: jobs on a clock, and the knobs.
+
+A job is queued for ``queue_s``, runs for a latency drawn from a log-normal around
+``latency_s``, then ends as succeeded or failed (``fail_rate``). All durations are
+divided by ``time_scale``, so a benchmark can run minutes of vendor time in seconds.
+Chaos knobs apply per request: 429 with Retry-After, 5xx, malformed bodies, dropped
+connections; ``callback_loss_rate`` drops completion callbacks.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import math
+import random
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+__all__ = ["Chaos", "EmJob", "Emulator", "Knobs", "sample_mp4"]
+
+State = Literal["queued", "running", "succeeded", "failed", "canceled"]
+Chaos = Literal["rate_limit", "server_error", "malformed", "drop"]
+
+
+class Knobs(BaseModel):
+    """Settable at start or at run time (``PUT /_emulator/knobs``)."""
+
+    time_scale: float = Field(default=1.0, gt=0, description="Vendor seconds per real second.")
+    queue_s: float = Field(default=0.0, ge=0)
+    latency_s: float = Field(default=2.0, ge=0, description="Median generation time.")
+    latency_sigma: float = Field(default=0.0, ge=0, description="Log-normal spread (0: fixed).")
+    fail_rate: float = Field(default=0.0, ge=0, le=1)
+    fail_code: str = "generation_failed"
+    rate_limit_rate: float = Field(default=0.0, ge=0, le=1)
+    retry_after_s: float = Field(default=1.0, ge=0)
+    server_error_rate: float = Field(default=0.0, ge=0, le=1)
+    malformed_rate: float = Field(default=0.0, ge=0, le=1)
+    drop_rate: float = Field(default=0.0, ge=0, le=1)
+    callback_loss_rate: float = Field(default=0.0, ge=0, le=1)
+    chaos_on: list[str] = Field(
+        default_factory=lambda: ["create", "poll", "download", "cancel"],
+        description="Which request kinds the chaos rates apply to.",
+    )
+    seed: int | None = None
+
+
+@dataclass
+class EmJob:
+    id: str
+    vendor: str
+    model: str
+    payload: dict[str, Any]
+    created: float
+    started: float
+    finished: float
+    fails: bool
+    callback_url: str | None = None
+    canceled_at: float | None = None
+    callback_sent: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def state(self, now: float) -> State:
+        if self.canceled_at is not None and self.canceled_at < self.finished:
+            return "canceled"
+        if now < self.started:
+            return "queued"
+        if now < self.finished:
+            return "running"
+        return "failed" if self.fails else "succeeded"
+
+    def progress(self, now: float) -> float:
+        if now <= self.started:
+            return 0.0
+        span = max(self.finished - self.started, 1e-9)
+        return min(1.0, (now - self.started) / span)
+
+
+class Emulator:
+    """The shared job table; vendor routers translate it into each wire format."""
+
+    def __init__(self, knobs: Knobs | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.knobs = knobs or Knobs()
+        self.clock = clock
+        self.jobs: dict[str, EmJob] = {}
+        self._rng = random.Random(self.knobs.seed)
+        self.requests: dict[str, int] = {}
+        #: (finish time, job id) of jobs with a callback URL, for the deliverer.
+        self.callbacks_due: list[tuple[float, str]] = []
+
+    def set_knobs(self, knobs: Knobs) -> None:
+        self.knobs = knobs
+        if knobs.seed is not None:
+            self._rng.seed(knobs.seed)
+
+    def create(
+        self,
+        vendor: str,
+        model: str,
+        payload: dict[str, Any],
+        *,
+        callback_url: str | None = None,
+        job_id: str | None = None,
+    ) -> EmJob:
+        k, now = self.knobs, self.clock()
+        latency = k.latency_s
+        if k.latency_sigma > 0 and latency > 0:
+            latency = self._rng.lognormvariate(math.log(latency), k.latency_sigma)
+        started = now + k.queue_s / k.time_scale
+        job = EmJob(
+            id=job_id or uuid.uuid4().hex,
+            vendor=vendor,
+            model=model,
+            payload=payload,
+            created=now,
+            started=started,
+            finished=started + latency / k.time_scale,
+            fails=self._rng.random() < k.fail_rate,
+            callback_url=callback_url,
+        )
+        self.jobs[job.id] = job
+        if callback_url:
+            heapq.heappush(self.callbacks_due, (job.finished, job.id))
+        return job
+
+    def get(self, job_id: str) -> EmJob | None:
+        return self.jobs.get(job_id)
+
+    def cancel(self, job: EmJob) -> bool:
+        """True when the job was still running (it is canceled now)."""
+        now = self.clock()
+        if job.state(now) in ("queued", "running"):
+            job.canceled_at = now
+            return True
+        return False
+
+    def chaos(self, kind: str) -> Chaos | None:
+        """What goes wrong with this request, if anything (each rate drawn in turn)."""
+        self.requests[kind] = self.requests.get(kind, 0) + 1
+        k = self.knobs
+        if kind not in k.chaos_on:
+            return None
+        for name, rate in (
+            ("rate_limit", k.rate_limit_rate),
+            ("server_error", k.server_error_rate),
+            ("malformed", k.malformed_rate),
+            ("drop", k.drop_rate),
+        ):
+            if rate and self._rng.random() < rate:
+                return name  # type: ignore[return-value]
+        return None
+
+    def lose_callback(self) -> bool:
+        return self._rng.random() < self.knobs.callback_loss_rate
+
+
+@functools.cache
+def sample_mp4() -> bytes:
+    """A small real H.264 MP4 (1 s, 64x64, 8 fps), made once per process with ffmpeg."""
+    import imageio_ffmpeg
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "sample.mp4"
+        subprocess.run(
+            [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi",
+             "-i", "testsrc2=size=64x64:rate=8:duration=1", "-c:v", "libx264",
+             "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(out)],
+            check=True,
+        )  # fmt: skip
+        return out.read_bytes()
