@@ -79,6 +79,33 @@ async def _local_adapter(settings: Settings, runtime_closers: list[Any]) -> Adap
     return adapter
 
 
+#: Vendor name -> the adapter class in ``adapters.<name>``.
+_ADAPTER_CLASSES = {
+    "google": "GoogleAdapter",
+    "runway": "RunwayAdapter",
+    "luma": "LumaAdapter",
+    "kling": "KlingAdapter",
+    "fal": "FalAdapter",
+    "replicate": "ReplicateAdapter",
+    "minimax": "MiniMaxAdapter",
+    "seedance": "SeedanceAdapter",
+}
+
+
+def _vendor_adapters(settings: Settings) -> dict[str, Adapter]:
+    """An adapter for every vendor with a key; the rest stay "not configured"."""
+    import importlib
+
+    adapters: dict[str, Adapter] = {}
+    for name, (key, base_url) in settings.vendor_keys().items():
+        cls = getattr(importlib.import_module(f"adapters.{name}"), _ADAPTER_CLASSES[name])
+        kwargs: dict[str, Any] = {"base_url": base_url} if base_url else {}
+        if name == "luma":
+            kwargs["api"] = settings.luma_api
+        adapters[name] = cls(key, **kwargs)
+    return adapters
+
+
 def _local_models(path: Path) -> BackendConfig:
     from local_backend.config import load_config
 
@@ -114,6 +141,7 @@ async def build_runtime(
     key = bootstrap(db, secret, settings.data_dir)
     store = open_store(settings.resolved_storage_url(), data_dir=settings.data_dir)
     configured: dict[str, Adapter] = {"local": await _local_adapter(settings, closers)}
+    configured.update(_vendor_adapters(settings))
     configured.update(adapters or {})
     registry = AdapterRegistry(configured)
     catalog_ = load_catalog(settings.catalog)
@@ -136,7 +164,9 @@ async def build_runtime(
             outputs,
             clock or SystemClock(),
             config=EngineConfig(
-                max_retries=settings.max_retries, attempt_timeout_s=settings.attempt_timeout_s
+                max_retries=settings.max_retries,
+                attempt_timeout_s=settings.attempt_timeout_s,
+                poll_scale=settings.poll_scale,
             ),
         )
         executor = EmbeddedExecutor(

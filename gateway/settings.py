@@ -12,7 +12,10 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ConfigError", "Settings"]
+__all__ = ["VENDORS", "ConfigError", "Settings"]
+
+#: Vendor adapters (``adapters.<name>``), each configured by ``REELGATE_<NAME>_API_KEY``.
+VENDORS = ("google", "runway", "luma")
 
 
 class ConfigError(ValueError):
@@ -43,6 +46,28 @@ class Settings(BaseSettings):
         "models it serves next to the preview model (`reelgate local-backend make-tiny DIR` "
         "writes one for the tiny test models).",
     )
+    # Vendors: a vendor with no key is "not configured" and routing skips its models.
+    # Kling's key is "ACCESS_KEY:SECRET_KEY". A base URL points an adapter elsewhere
+    # (a proxy, a regional endpoint, the emulator).
+    google_api_key: SecretStr | None = None
+    google_base_url: str | None = None
+    runway_api_key: SecretStr | None = None
+    runway_base_url: str | None = None
+    luma_api_key: SecretStr | None = None
+    luma_base_url: str | None = None
+    kling_api_key: SecretStr | None = None
+    kling_base_url: str | None = None
+    fal_api_key: SecretStr | None = None
+    fal_base_url: str | None = None
+    replicate_api_key: SecretStr | None = None
+    replicate_base_url: str | None = None
+    minimax_api_key: SecretStr | None = None
+    minimax_base_url: str | None = None
+    seedance_api_key: SecretStr | None = None
+    seedance_base_url: str | None = None
+    luma_api: Literal["agents", "dream-machine"] = Field(
+        default="agents", description="Luma's current Agents API, or the legacy Dream Machine."
+    )
     admin_key: SecretStr | None = None
     secret: SecretStr | None = Field(
         default=None, description="Server secret for key hashing; default: a file in data_dir."
@@ -53,11 +78,23 @@ class Settings(BaseSettings):
     poll_interval_s: float = Field(default=1.0, gt=0, description="Retry-After on job GETs.")
     attempt_timeout_s: float = Field(default=3600.0, gt=0)
     max_retries: int = Field(default=5, ge=0)
+    poll_scale: float = Field(
+        default=1.0, gt=0, le=10, description="Multiplies backends' polling hints (<1: sooner)."
+    )
 
     @field_validator("local_models", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value  # `REELGATE_LOCAL_MODELS= cmd` turns it off
+
+    def vendor_keys(self) -> dict[str, tuple[str, str | None]]:
+        """Configured vendors: name -> (API key, base URL or None for the default)."""
+        out = {}
+        for name in VENDORS:
+            key: SecretStr | None = getattr(self, f"{name}_api_key")
+            if key is not None and key.get_secret_value():
+                out[name] = (key.get_secret_value(), getattr(self, f"{name}_base_url"))
+        return out
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -57,6 +57,9 @@ class EngineConfig:
     max_retries: int = 5
     attempts_per_candidate: int = 2
     attempt_timeout_s: float = 3600.0
+    #: Multiplies every backend polling hint (<1: poll sooner; the emulator at a
+    #: compressed time scale).
+    poll_scale: float = 1.0
 
 
 class _Keep:
@@ -188,7 +191,7 @@ class ShotEngine:
         self._submits[a.id] = task
         task.add_done_callback(lambda _: self._submits.pop(a.id, None))
         submission = await asyncio.shield(task)
-        return submission.poll_after_s
+        return submission.poll_after_s * self._config.poll_scale
 
     async def _submit_and_record(self, ctx: _Ctx) -> Submission:
         assert ctx.adapter is not None
@@ -270,7 +273,7 @@ class ShotEngine:
                 retries=0,
                 shot_progress=status.progress,
             )
-        return status.next_poll_s
+        return status.next_poll_s * self._config.poll_scale
 
     async def _fetch(self, ctx: _Ctx, status: JobStatus) -> float | None:
         a, job = ctx.attempt, ctx.job

@@ -1,0 +1,676 @@
+"""GoogleAdapter against scripted Gemini API answers shaped as in the vendor reference.
+
+Veo: ``predictLongRunning`` → operation ``{"name", "done", "response"|"error"}``.
+Omni: ``/v1beta/interactions`` with ``background: true`` → ``{"id", "status", "steps"}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from adapters.base import (
+    Adapter,
+    AdapterError,
+    BackendFailure,
+    BackendJobLost,
+    ContentRejected,
+    GenerationRequest,
+    InvalidInput,
+    JobStatus,
+    RateLimited,
+    RetryableError,
+)
+from adapters.google import (
+    DEFAULT_OMNI_PRICES,
+    GoogleAdapter,
+    parse_interaction,
+    parse_operation,
+    to_payload,
+    wire_for,
+)
+
+BASE = "https://generativelanguage.googleapis.com"
+KEY = "test-key"
+VEO = "veo-3.1-generate-preview"
+OMNI = "gemini-omni-1.1-flash"
+OP = f"models/{VEO}/operations/op123"
+IX = "v1_abc123"
+PNG = base64.b64encode(b"\x89PNG\r\n\x1a\nfirst").decode()
+LAST = base64.b64encode(b"\x89PNG\r\n\x1a\nlast").decode()
+VIDEO = b"\x00\x00\x00\x20ftypisom" + bytes(range(256)) * 64
+FILE_URI = f"{BASE}/v1beta/files/vid1:download?alt=media"
+
+Reply = httpx.Response | Callable[[httpx.Request], httpx.Response] | Exception
+
+
+class FakeGoogle:
+    """Answers per (method, path) in order; records every request it saw."""
+
+    def __init__(self) -> None:
+        self.replies: dict[tuple[str, str], list[Reply]] = {}
+        self.seen: list[httpx.Request] = []
+
+    def on(self, method: str, url: str, *replies: Reply) -> None:
+        parts = httpx.URL(url)
+        self.replies.setdefault((method, f"{parts.host}{parts.path}"), []).extend(replies)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append(request)
+        queue = self.replies.get((request.method, f"{request.url.host}{request.url.path}"))
+        assert queue, f"unexpected {request.method} {request.url}"
+        reply = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(reply, Exception):
+            raise reply
+        return reply(request) if callable(reply) else reply
+
+
+@pytest.fixture
+def fake() -> FakeGoogle:
+    return FakeGoogle()
+
+
+@pytest.fixture
+async def adapter(fake: FakeGoogle) -> Any:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(fake), base_url=BASE)
+    adapter = GoogleAdapter(KEY, client=client)
+    yield adapter
+    await adapter.aclose()
+
+
+def request(**overrides: Any) -> GenerationRequest:
+    fields: dict[str, Any] = {
+        "request_id": "att_1",
+        "model": VEO,
+        "prompt": "A lighthouse at dawn, slow push-in",
+        "duration_s": 8,
+        "fps": 24,
+        "width": 1280,
+        "height": 720,
+        "aspect_ratio": "16:9",
+        "resolution": "720p",
+    }
+    return GenerationRequest(**{**fields, **overrides})
+
+
+def js(body: Any, status: int = 200, **headers: str) -> httpx.Response:
+    return httpx.Response(status, json=body, headers=headers)
+
+
+def error(status: int, name: str, message: str = "nope", **extra: Any) -> httpx.Response:
+    return js({"error": {"code": status, "message": message, "status": name, **extra}}, status)
+
+
+def sent_json(req: httpx.Request) -> Any:
+    return json.loads(req.content)
+
+
+async def collect(adapter: GoogleAdapter, job_id: str, status: JobStatus) -> bytes:
+    return b"".join([chunk async for chunk in adapter.download(job_id, status)])
+
+
+def veo_done(*samples: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "name": OP,
+        "done": True,
+        "response": {
+            "generateVideoResponse": {"generatedSamples": list(samples), **extra},
+        },
+    }
+
+
+def interaction(status: str, *steps: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "id": IX,
+        "status": status,
+        "model": OMNI,
+        "created": "2026-11-20T10:00:00Z",
+        "updated": "2026-11-20T10:01:00Z",
+        "steps": list(steps),
+        **extra,
+    }
+
+
+def video_step(**block: Any) -> dict[str, Any]:
+    return {
+        "type": "model_output",
+        "content": [{"type": "video", "mime_type": "video/mp4", **block}],
+    }
+
+
+# --- the contract ----------------------------------------------------------------------
+
+
+def test_declares_the_contract(adapter: GoogleAdapter) -> None:
+    assert isinstance(adapter, Adapter)
+    assert (adapter.name, adapter.idempotent_submit, adapter.supports_cancel) == (
+        "google",
+        False,
+        True,
+    )
+    assert adapter.configured_models() is None
+    assert (wire_for(VEO), wire_for("veo-3.1-fast-generate-preview"), wire_for(OMNI)) == (
+        "veo",
+        "veo",
+        "interactions",
+    )
+
+
+# --- Veo: long-running operations ------------------------------------------------------
+
+
+async def test_veo_submit_poll_download(adapter: GoogleAdapter, fake: FakeGoogle) -> None:
+    fake.on("POST", f"{BASE}/v1beta/models/{VEO}:predictLongRunning", js({"name": OP}))
+    fake.on(
+        "GET", f"{BASE}/v1beta/{OP}", js({"name": OP}), js(veo_done({"video": {"uri": FILE_URI}}))
+    )
+    storage = "https://storage.googleapis.com/bucket/vid1.mp4"
+    fake.on("GET", FILE_URI, httpx.Response(302, headers={"location": storage}))
+    fake.on("GET", storage, httpx.Response(200, content=VIDEO))
+
+    sub = await adapter.submit(request(negative_prompt="text overlays", seed=7, audio=True))
+    assert (sub.backend_job_id, sub.poll_after_s) == (OP, 10.0)
+    create = fake.seen[0]
+    assert create.headers["x-goog-api-key"] == KEY
+    assert sent_json(create) == {
+        "instances": [{"prompt": "A lighthouse at dawn, slow push-in"}],
+        "parameters": {
+            "aspectRatio": "16:9",
+            "durationSeconds": 8,
+            "resolution": "720p",
+            "sampleCount": 1,
+            "negativePrompt": "text overlays",
+        },
+    }  # no seed / generateAudio / fps: the Gemini API rejects them
+
+    running = await adapter.poll(OP)
+    assert (running.state, running.progress, running.next_poll_s) == ("running", None, 10.0)
+    done = await adapter.poll(OP)
+    assert (done.state, done.output_url, done.cost_usd_micros) == ("succeeded", FILE_URI, None)
+    assert fake.seen[2].url.path == f"/v1beta/{OP}"
+
+    assert await collect(adapter, OP, done) == VIDEO
+    keyed, redirected = fake.seen[-2], fake.seen[-1]
+    assert keyed.headers["x-goog-api-key"] == KEY
+    assert "x-goog-api-key" not in redirected.headers  # the key never leaves Google's origin
+
+
+def test_veo_payload_frames_and_callback() -> None:
+    path, body = to_payload(
+        request(
+            image=f"data:image/png;base64,{PNG}",
+            last_frame=f"data:image/jpeg;base64,{LAST}",
+            resolution="1080p",
+            aspect_ratio="9:16",
+            callback_url="https://gw.example/hooks/1",
+        )
+    )
+    assert path == f"/v1beta/models/{VEO}:predictLongRunning"
+    assert body["instances"] == [
+        {
+            "prompt": "A lighthouse at dawn, slow push-in",
+            "image": {"bytesBase64Encoded": PNG, "mimeType": "image/png"},
+            "lastFrame": {"bytesBase64Encoded": LAST, "mimeType": "image/jpeg"},
+        }
+    ]
+    assert body["parameters"]["resolution"] == "1080p"
+    assert body["webhookConfig"] == {"uris": ["https://gw.example/hooks/1"]}
+
+
+@pytest.mark.parametrize("model", [VEO, OMNI])
+def test_payload_rejects_what_the_wire_cannot_carry(model: str) -> None:
+    with pytest.raises(InvalidInput, match="last_frame needs image"):
+        to_payload(request(model=model, last_frame=f"data:image/png;base64,{LAST}"))
+    with pytest.raises(InvalidInput, match="data: URI"):
+        to_payload(request(model=model, image="data:image/png,notbase64"))
+
+
+async def test_image_urls_are_fetched_without_the_key(
+    adapter: GoogleAdapter, fake: FakeGoogle
+) -> None:
+    fake.on("GET", "https://cdn.example/first.png", httpx.Response(200, content=b"\x89PNGfirst"))
+    fake.on("GET", "https://cdn.example/last", js({}, 404))
+    fake.on("POST", f"{BASE}/v1beta/models/{VEO}:predictLongRunning", js({"name": OP}))
+    await adapter.submit(request(image="https://cdn.example/first.png"))
+    fetch, create = fake.seen
+    assert "x-goog-api-key" not in fetch.headers
+    image = sent_json(create)["instances"][0]["image"]
+    assert image == {
+        "bytesBase64Encoded": base64.b64encode(b"\x89PNGfirst").decode(),
+        "mimeType": "image/png",
+    }
+    with pytest.raises(InvalidInput, match="HTTP 404"):
+        await adapter.submit(
+            request(image="https://cdn.example/first.png", last_frame="https://cdn.example/last")
+        )
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind", "unknown"),
+    [
+        (
+            httpx.Response(200, content=b"%PDF", headers={"content-type": "application/pdf"}),
+            InvalidInput,
+            False,
+        ),
+        (httpx.Response(503), RetryableError, False),
+        (httpx.ConnectTimeout("slow cdn"), RetryableError, False),  # nothing reached Google
+    ],
+)
+async def test_image_fetch_failures(
+    adapter: GoogleAdapter, fake: FakeGoogle, reply: Reply, kind: type[AdapterError], unknown: bool
+) -> None:
+    fake.on("GET", "https://cdn.example/doc.pdf", reply)
+    with pytest.raises(kind) as info:
+        await adapter.submit(request(model=OMNI, image="https://cdn.example/doc.pdf"))
+    assert info.value.outcome_unknown is unknown
+    assert [r.url.host for r in fake.seen] == ["cdn.example"]
+
+
+async def test_image_fetching_can_be_turned_off(fake: FakeGoogle) -> None:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(fake), base_url=BASE)
+    adapter = GoogleAdapter(KEY, client=client, fetch_image_urls=False)
+    with pytest.raises(InvalidInput, match="data: URI"):
+        await adapter.submit(request(image="https://cdn.example/first.png"))
+    assert fake.seen == []
+    await adapter.aclose()
+
+
+async def test_download_redirect_loop_is_bounded(adapter: GoogleAdapter, fake: FakeGoogle) -> None:
+    fake.on("GET", FILE_URI, httpx.Response(302, headers={"location": FILE_URI}))
+    with pytest.raises(BackendFailure, match="redirected"):
+        await collect(adapter, OP, JobStatus(state="succeeded", output_url=FILE_URI))
+    assert len(fake.seen) == 6
+
+
+def test_veo_safety_filtered_result_is_a_content_refusal() -> None:
+    reason = "Your prompt could not be generated because it violates the usage guidelines."
+    status = parse_operation(veo_done(raiMediaFilteredCount=1, raiMediaFilteredReasons=[reason]))
+    assert status.state == "failed" and status.failure is not None
+    assert (status.failure.code, status.failure.failure_class) == ("content_rejected", "fatal")
+    assert status.failure.message == reason
+    assert ContentRejected("x").failure_class == status.failure.failure_class
+    empty = parse_operation(veo_done())  # done, zero samples: a safety block too
+    assert empty.failure is not None and empty.failure.code == "content_rejected"
+
+
+@pytest.mark.parametrize(
+    ("error", "state", "code", "failure_class"),
+    [
+        (
+            {"code": 3, "message": "bad", "status": "INVALID_ARGUMENT"},
+            "failed",
+            "invalid_argument",
+            "fatal",
+        ),
+        ({"code": 13, "message": "internal error"}, "failed", "internal", "retryable"),
+        ({"code": 8, "message": "busy"}, "failed", "resource_exhausted", "retryable"),
+        ({"code": 7, "message": "denied"}, "failed", "permission_denied", "fallback"),
+        ({"code": 1, "message": "cancelled"}, "canceled", None, None),
+    ],
+)
+def test_veo_operation_errors(
+    error: dict[str, Any], state: str, code: str | None, failure_class: str | None
+) -> None:
+    status = parse_operation({"name": OP, "done": True, "error": error})
+    assert status.state == state
+    got = (status.failure.code, status.failure.failure_class) if status.failure else (None, None)
+    assert got == (code, failure_class)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": OP, "done": True},
+        {"name": OP, "done": True, "response": {"@type": "SomethingElse"}},
+        {"name": OP, "done": "maybe"},
+    ],
+)
+def test_veo_unknown_state(body: dict[str, Any]) -> None:
+    with pytest.raises(BackendFailure) as info:
+        parse_operation(body)
+    assert info.value.code == "unknown_state"
+
+
+async def test_veo_inline_video_is_decoded(adapter: GoogleAdapter, fake: FakeGoogle) -> None:
+    encoded = base64.b64encode(VIDEO).decode()
+    body = veo_done({"video": {"encodedVideo": encoded, "encoding": "video/mp4"}})
+    fake.on("GET", f"{BASE}/v1beta/{OP}", js(body))
+    status = await adapter.poll(OP)
+    assert (status.state, status.output_url) == ("succeeded", None)
+    assert await collect(adapter, OP, status) == VIDEO
+
+
+async def test_veo_cannot_cancel(adapter: GoogleAdapter, fake: FakeGoogle) -> None:
+    with pytest.raises(BackendFailure) as info:
+        await adapter.cancel(OP)
+    assert info.value.code == "cancel_unsupported"
+    assert fake.seen == []
+
+
+# --- Omni: Interactions API ------------------------------------------------------------
+
+
+async def test_omni_submit_poll_download(adapter: GoogleAdapter, fake: FakeGoogle) -> None:
+    fake.on("POST", f"{BASE}/v1beta/interactions", js({"id": IX, "status": "in_progress"}))
+    fake.on(
+        "GET",
+        f"{BASE}/v1beta/interactions/{IX}",
+        js(interaction("queued")),
+        js(interaction("in_progress")),
+        js(
+            interaction(
+                "completed", {"type": "thought", "signature": "x"}, video_step(uri=FILE_URI)
+            )
+        ),
+    )
+    fake.on("GET", FILE_URI, httpx.Response(200, content=VIDEO))
+
+    sub = await adapter.submit(request(model=OMNI, duration_s=6, seed=11, audio=False))
+    assert (sub.backend_job_id, sub.poll_after_s) == (IX, 5.0)
+    assert fake.seen[0].headers["x-goog-api-key"] == KEY
+    assert sent_json(fake.seen[0]) == {
+        "model": OMNI,
+        "input": "A lighthouse at dawn, slow push-in",
+        "response_format": {
+            "type": "video",
+            "aspect_ratio": "16:9",
+            "duration": "6s",
+            "resolution": "720p",
+        },
+        "generation_config": {"video_config": {"task": "text_to_video"}, "seed": 11},
+        "background": True,
+    }
+
+    seen = [await adapter.poll(IX) for _ in range(3)]
+    assert [(s.state, s.raw_state) for s in seen] == [
+        ("queued", "queued"),
+        ("running", "in_progress"),
+        ("succeeded", "completed"),
+    ]
+    assert seen[0].next_poll_s == 5.0
+    assert seen[2].output_url == FILE_URI
+    assert fake.seen[1].url.path == f"/v1beta/interactions/{IX}"
+
+    assert await collect(adapter, IX, seen[2]) == VIDEO
+    assert fake.seen[-1].headers["x-goog-api-key"] == KEY  # Files API download needs the key
+
+
+def test_omni_payload_frames_negative_and_webhook() -> None:
+    path, body = to_payload(
+        request(
+            model=OMNI,
+            image=f"data:image/png;base64,{PNG}",
+            last_frame=f"data:image/png;base64,{LAST}",
+            negative_prompt="dialogue",
+            callback_url="https://gw.example/hooks/2",
+        )
+    )
+    assert path == "/v1beta/interactions"
+    assert body["input"] == [
+        {
+            "type": "text",
+            "text": "[# Sources <FIRST_FRAME>@Image1 <LAST_FRAME>@Image2] "
+            "A lighthouse at dawn, slow push-in\nAvoid: dialogue",
+        },
+        {"type": "image", "data": PNG, "mime_type": "image/png"},
+        {"type": "image", "data": LAST, "mime_type": "image/png"},
+    ]
+    assert body["generation_config"] == {"video_config": {"task": "image_to_video"}}
+    assert body["webhook_config"] == {"uris": ["https://gw.example/hooks/2"]}
+    _, first_only = to_payload(request(model=OMNI, image=f"data:image/png;base64,{PNG}"))
+    assert first_only["input"][0]["text"].startswith("<FIRST_FRAME> A lighthouse")
+
+
+async def test_omni_inline_video_is_decoded(adapter: GoogleAdapter, fake: FakeGoogle) -> None:
+    done = interaction("completed", video_step(data=base64.b64encode(VIDEO).decode()))
+    fake.on("GET", f"{BASE}/v1beta/interactions/{IX}", js(done))
+    status = await adapter.poll(IX)
+    assert (status.state, status.output_url) == ("succeeded", None)
+    assert await collect(adapter, IX, status) == VIDEO
+
+
+@pytest.mark.parametrize(
+    ("body", "state", "code", "failure_class"),
+    [
+        (interaction("cancelled"), "canceled", None, None),
+        (
+            interaction(
+                "failed",
+                errors=[{"code": "https://ai.google.dev/errors/internal", "message": "boom"}],
+            ),
+            "failed",
+            "internal",
+            "retryable",
+        ),
+        (
+            interaction("failed", errors=[{"code": 429, "message": "slow down"}]),
+            "failed",
+            "http_429",
+            "retryable",
+        ),
+        (interaction("failed"), "failed", "failed", "fallback"),
+        (interaction("incomplete"), "failed", "incomplete", "fallback"),
+        (interaction("budget_exceeded"), "failed", "budget_exceeded", "fallback"),
+        (interaction("requires_action"), "failed", "requires_action", "fallback"),
+        (interaction("completed", video_step()), "failed", "no_video", "fallback"),
+        (
+            interaction(
+                "completed", {"type": "model_output", "error": {"code": 3, "message": "bad input"}}
+            ),
+            "failed",
+            "invalid_argument",
+            "fatal",
+        ),
+    ],
+)
+def test_omni_terminal_states(
+    body: dict[str, Any], state: str, code: str | None, failure_class: str | None
+) -> None:
+    status = parse_interaction(body)
+    assert (status.state, status.raw_state) == (state, body["status"])
+    got = (status.failure.code, status.failure.failure_class) if status.failure else (None, None)
+    assert got == (code, failure_class)
+
+
+@pytest.mark.parametrize("raw", ["exploded", None, 3])
+def test_omni_unknown_state(raw: Any) -> None:
+    with pytest.raises(BackendFailure) as info:
+        parse_interaction(interaction("queued") | {"status": raw})
+    assert info.value.code == "unknown_state"
+
+
+def test_omni_cost_from_tokens_only_where_a_price_is_known() -> None:
+    usage = {
+        "total_input_tokens": 1_000,
+        "total_output_tokens": 57_920 + 100,
+        "total_thought_tokens": 400,
+        "output_tokens_by_modality": [
+            {"modality": "video", "tokens": 57_920},
+            {"modality": "text", "tokens": 100},
+        ],
+    }
+    body = interaction("completed", video_step(uri=FILE_URI), usage=usage)
+    assert parse_interaction(body).cost_usd_micros is None  # 1.1 price UNCONFIRMED
+    preview = parse_interaction(body | {"model": "gemini-omni-flash-preview"})
+    # 1000 x 1.50 + 57920 x 17.50 + (100 + 400) x 9 micro-USD: a 10 s clip is about $1.02
+    assert preview.cost_usd_micros == 1_500 + 1_013_600 + 4_500
+    priced = parse_interaction(body, {OMNI: DEFAULT_OMNI_PRICES["gemini-omni-flash-preview"]})
+    assert priced.cost_usd_micros == preview.cost_usd_micros
+
+
+async def test_omni_cancel(adapter: GoogleAdapter, fake: FakeGoogle) -> None:
+    fake.on("POST", f"{BASE}/v1beta/interactions/{IX}/cancel", js(interaction("cancelled")))
+    await adapter.cancel(IX)
+    assert fake.seen[0].url.path == f"/v1beta/interactions/{IX}/cancel"
+    assert fake.seen[0].headers["x-goog-api-key"] == KEY
+
+
+# --- errors, both wires ----------------------------------------------------------------
+
+CREATE = {
+    VEO: f"{BASE}/v1beta/models/{VEO}:predictLongRunning",
+    OMNI: f"{BASE}/v1beta/interactions",
+}
+PER_DAY_METRIC = "generativelanguage.googleapis.com/generate_requests_per_model_per_day"
+DAILY = {
+    "details": [
+        {
+            "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+            "violations": [
+                {
+                    "quotaMetric": f"{PER_DAY_METRIC}",
+                    "quotaId": "GenerateRequestsPerDayPerProjectPerModel",
+                }
+            ],
+        }
+    ]
+}
+RETRY_INFO = {
+    "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}]
+}
+
+
+@pytest.mark.parametrize("model", [VEO, OMNI])
+@pytest.mark.parametrize(
+    ("reply", "kind", "code", "wait"),
+    [
+        (error(429, "RESOURCE_EXHAUSTED"), RateLimited, "resource_exhausted", None),
+        (
+            js(error(429, "RESOURCE_EXHAUSTED").json(), 429, **{"retry-after": "12"}),
+            RateLimited,
+            "resource_exhausted",
+            12.0,
+        ),
+        (error(429, "RESOURCE_EXHAUSTED", **RETRY_INFO), RateLimited, "resource_exhausted", 37.0),
+        (error(500, "INTERNAL"), RetryableError, "internal", None),
+        (error(503, "UNAVAILABLE"), RetryableError, "unavailable", None),
+        (error(400, "INVALID_ARGUMENT"), InvalidInput, "invalid_argument", None),
+        (js({"detail": "unprocessable"}, 422), InvalidInput, "http_422", None),
+        (
+            error(401, "UNAUTHENTICATED", "API key not valid"),
+            BackendFailure,
+            "unauthenticated",
+            None,
+        ),
+        (error(403, "PERMISSION_DENIED"), BackendFailure, "permission_denied", None),
+        (error(404, "NOT_FOUND", "model not found"), BackendFailure, "not_found", None),
+    ],
+)
+async def test_submit_errors(
+    adapter: GoogleAdapter,
+    fake: FakeGoogle,
+    model: str,
+    reply: httpx.Response,
+    kind: type[AdapterError],
+    code: str,
+    wait: float | None,
+) -> None:
+    fake.on("POST", CREATE[model], reply)
+    with pytest.raises(AdapterError) as info:
+        await adapter.submit(request(model=model))
+    assert type(info.value) is kind
+    assert (info.value.code, info.value.retry_after) == (code, wait)
+    assert len(fake.seen) == 1  # a create is never retried inside the adapter
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        error(429, "RESOURCE_EXHAUSTED", **DAILY),  # daily quota: hours away
+        error(
+            429,
+            "RESOURCE_EXHAUSTED",
+            details=[
+                {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "BILLING_DISABLED"}
+            ],
+        ),
+        error(400, "FAILED_PRECONDITION", "User location is not supported for the API use."),
+    ],
+)
+async def test_quota_billing_and_precondition_fall_back(
+    adapter: GoogleAdapter, fake: FakeGoogle, reply: httpx.Response
+) -> None:
+    fake.on("POST", CREATE[OMNI], reply)
+    with pytest.raises(BackendFailure) as info:
+        await adapter.submit(request(model=OMNI))
+    assert not info.value.retryable and info.value.fallback
+
+
+@pytest.mark.parametrize("job_id", [OP, IX])
+async def test_poll_404_is_a_lost_job(
+    adapter: GoogleAdapter, fake: FakeGoogle, job_id: str
+) -> None:
+    path = f"{BASE}/v1beta/{OP}" if job_id == OP else f"{BASE}/v1beta/interactions/{IX}"
+    fake.on("GET", path, error(404, "NOT_FOUND"))
+    with pytest.raises(BackendJobLost):
+        await adapter.poll(job_id)
+
+
+async def test_download_404_is_a_lost_job(adapter: GoogleAdapter, fake: FakeGoogle) -> None:
+    fake.on("GET", FILE_URI, error(404, "NOT_FOUND", "File vid1 not found"))
+    with pytest.raises(BackendJobLost):
+        await collect(adapter, OP, JobStatus(state="succeeded", output_url=FILE_URI))
+
+
+@pytest.mark.parametrize("job_id", ["../../v1beta/files", "..", "models/x/operations/.."])
+async def test_bad_job_id_is_lost(adapter: GoogleAdapter, fake: FakeGoogle, job_id: str) -> None:
+    with pytest.raises(BackendJobLost):
+        await adapter.poll(job_id)
+    assert fake.seen == []
+
+
+@pytest.mark.parametrize("model", [VEO, OMNI])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        httpx.Response(200, content=b"<html>oops"),
+        js(["not", "an", "object"]),
+        js({"unexpected": True}),  # no operation name / interaction id
+        js({"name": "../../etc", "id": "a/b"}),
+    ],
+)
+async def test_malformed_create_answer_is_outcome_unknown(
+    adapter: GoogleAdapter, fake: FakeGoogle, model: str, reply: httpx.Response
+) -> None:
+    fake.on("POST", CREATE[model], reply)
+    with pytest.raises(RetryableError) as info:
+        await adapter.submit(request(model=model))
+    assert (info.value.code, info.value.outcome_unknown) == ("malformed", True)
+
+
+async def test_malformed_poll_body(adapter: GoogleAdapter, fake: FakeGoogle) -> None:
+    fake.on("GET", f"{BASE}/v1beta/interactions/{IX}", httpx.Response(200, content=b"{"))
+    with pytest.raises(RetryableError) as info:
+        await adapter.poll(IX)
+    assert info.value.code == "malformed"
+
+
+@pytest.mark.parametrize(
+    ("exc", "unknown"),
+    [
+        (httpx.ReadTimeout("read timed out"), True),
+        (httpx.RemoteProtocolError("connection dropped"), True),
+        (httpx.ConnectError("refused"), False),
+    ],
+)
+async def test_transport_error_on_submit(
+    adapter: GoogleAdapter, fake: FakeGoogle, exc: Exception, unknown: bool
+) -> None:
+    fake.on("POST", CREATE[VEO], exc)
+    with pytest.raises(RetryableError) as info:
+        await adapter.submit(request())
+    assert info.value.outcome_unknown is unknown
+
+
+async def test_aclose_closes_the_client(fake: FakeGoogle) -> None:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(fake), base_url=BASE)
+    await GoogleAdapter(KEY, client=client).aclose()
+    assert client.is_closed
+    own = GoogleAdapter(KEY)
+    await own.aclose()

@@ -1,0 +1,72 @@
+"""Storyboards routed to vendors, over real sockets: the gateway process, the real
+adapters, and the vendor emulator (uvicorn on a loopback port)."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+from e2e_support import free_port
+
+from emulator.app import create_app as create_emulator
+from emulator.core import Knobs
+from reelgate import Client
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def emulator_url() -> Iterator[str]:
+    port = free_port()
+    app = create_emulator(Knobs(latency_s=0.3, queue_s=0.1))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "emulator did not start"
+        time.sleep(0.02)
+    yield url
+    server.should_exit = True
+    thread.join(5)
+
+
+def vendor_env(url: str, *vendors: str) -> dict[str, str]:
+    env = {"REELGATE_POLL_SCALE": "0.02"}  # vendors' 5 s hints → 0.1 s
+    for vendor in vendors:
+        env[f"REELGATE_{vendor.upper()}_API_KEY"] = f"test-key-{vendor}"
+        env[f"REELGATE_{vendor.upper()}_BASE_URL"] = f"{url}/{vendor}"
+    return env
+
+
+def test_a_shot_routed_to_runway_is_stored_with_its_provenance(
+    server_factory, emulator_url: str, tmp_path
+) -> None:
+    server = server_factory(**vendor_env(emulator_url, "runway"))
+    server.start()
+    body = {
+        "shots": [
+            {"kind": "character", "prompt": "a tailor threads a needle", "duration_s": 5},
+        ]
+    }
+    with Client(server.url, api_key=server.key) as client:
+        job = client.jobs.wait(client.jobs.create(body), timeout=60)
+        assert job.status == "succeeded", [(s.model, s.error_message) for s in job.shots]
+        path = client.jobs.download(job, tmp_path / "shot.mp4", shot=0)
+        prov = client.jobs.provenance(job)
+    shot = job.shots[0]
+    assert shot.model == "runway/gen4.5"
+    record = prov["shots"][0]
+    task_id = shot.attempts[-1].backend_job_id
+    assert record["backend"] == {"adapter": "runway", "job_id": task_id}
+    assert record["model"]["id"] == "runway/gen4.5"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == record["output"]["sha256"]
+    jobs = httpx.get(f"{emulator_url}/_emulator/jobs").json()
+    sent = next(j for j in jobs if j["id"] == task_id)
+    assert sent["model"] == "gen4.5" and sent["payload"]["promptText"]
