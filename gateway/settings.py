@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 __all__ = ["VENDORS", "ConfigError", "Settings"]
 
 #: Vendor adapters (``adapters.<name>``), each configured by ``REELGATE_<NAME>_API_KEY``.
-VENDORS = ("google", "runway", "luma")
+VENDORS = ("google", "runway", "luma", "kling", "minimax", "seedance")
 
 
 class ConfigError(ValueError):
