@@ -102,6 +102,8 @@ def _vendor_adapters(settings: Settings) -> dict[str, Adapter]:
         kwargs: dict[str, Any] = {"base_url": base_url} if base_url else {}
         if name == "luma":
             kwargs["api"] = settings.luma_api
+        if name == "fal":
+            kwargs["pricing_url"] = settings.fal_pricing_url or None
         adapters[name] = cls(key, **kwargs)
     return adapters
 

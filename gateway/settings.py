@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 __all__ = ["VENDORS", "ConfigError", "Settings"]
 
 #: Vendor adapters (``adapters.<name>``), each configured by ``REELGATE_<NAME>_API_KEY``.
-VENDORS = ("google", "runway", "luma", "kling", "minimax", "seedance")
+VENDORS = ("google", "runway", "luma", "kling", "fal", "replicate", "minimax", "seedance")
 
 
 class ConfigError(ValueError):
@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     minimax_base_url: str | None = None
     seedance_api_key: SecretStr | None = None
     seedance_base_url: str | None = None
+    fal_pricing_url: str = Field(
+        default="https://api.fal.ai/v1/models/pricing",
+        description="Where fal's unit prices are read (cost = billable units x price); "
+        "empty: do not ask, report no cost.",
+    )
     luma_api: Literal["agents", "dream-machine"] = Field(
         default="agents", description="Luma's current Agents API, or the legacy Dream Machine."
     )
