@@ -20,7 +20,7 @@ from fastapi import FastAPI
 
 from adapters.base import Adapter
 from gateway.api.problems import install_problem_handlers
-from gateway.api.routes import catalog, health, jobs, shots
+from gateway.api.routes import callbacks, catalog, health, jobs, shots
 from gateway.catalog import load_catalog
 from gateway.db import Database
 from gateway.engine.executor import EmbeddedExecutor
@@ -34,6 +34,7 @@ from gateway.provenance import ModelRef, gateway_version
 from gateway.registry import AdapterRegistry
 from gateway.runtime import Planner, Runtime
 from gateway.services.auth import Authenticator, bootstrap, load_or_create_secret
+from gateway.services.callbacks import CallbackService
 from gateway.services.content import ContentService
 from gateway.services.jobs import JobService
 from gateway.settings import ConfigError, Settings
@@ -169,6 +170,7 @@ async def build_runtime(
                 max_retries=settings.max_retries,
                 attempt_timeout_s=settings.attempt_timeout_s,
                 poll_scale=settings.poll_scale,
+                callback_base=settings.public_base_url,
             ),
         )
         executor = EmbeddedExecutor(
@@ -185,6 +187,9 @@ async def build_runtime(
         planner=planner,
         jobs=JobService(db, planner, executor),
         content=ContentService(db, store),
+        callbacks=CallbackService(
+            db, executor.nudge_shot if executor else None, settings.webhook_secrets()
+        ),
         registry=registry,
         executor=executor,
         bootstrap_key=key,
@@ -227,6 +232,6 @@ def create_app(
         lifespan=lifespan,
     )
     install_problem_handlers(app)
-    for module in (jobs, shots, catalog, health):
+    for module in (jobs, shots, catalog, callbacks, health):
         app.include_router(module.router)
     return app

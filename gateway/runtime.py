@@ -15,6 +15,7 @@ from gateway.planning import PlanningError, RoutingTable, plan_for_candidate, pl
 from gateway.planning import shot_request as planning_shot_request
 from gateway.registry import AdapterRegistry
 from gateway.services.auth import Authenticator
+from gateway.services.callbacks import CallbackService
 from gateway.services.content import ContentService
 from gateway.services.errors import ServiceError
 from gateway.services.jobs import JobService
@@ -82,6 +83,7 @@ class Runtime:
     planner: Planner
     jobs: JobService
     content: ContentService
+    callbacks: CallbackService
     registry: AdapterRegistry
     executor: EmbeddedExecutor | None
     bootstrap_key: str | None = None

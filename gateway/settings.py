@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     minimax_base_url: str | None = None
     seedance_api_key: SecretStr | None = None
     seedance_base_url: str | None = None
+    replicate_webhook_secret: SecretStr | None = Field(
+        default=None, description="whsec_... : verify Replicate's signed callbacks."
+    )
     fal_pricing_url: str = Field(
         default="https://api.fal.ai/v1/models/pricing",
         description="Where fal's unit prices are read (cost = billable units x price); "
@@ -100,6 +103,11 @@ class Settings(BaseSettings):
             if key is not None and key.get_secret_value():
                 out[name] = (key.get_secret_value(), getattr(self, f"{name}_base_url"))
         return out
+
+    def webhook_secrets(self) -> dict[str, str]:
+        """vendor -> signing secret for the vendors whose callbacks are verified."""
+        secret = self.replicate_webhook_secret
+        return {"replicate": secret.get_secret_value()} if secret else {}
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -86,6 +86,10 @@ class EmbeddedExecutor:
         for shot_id in shot_ids:
             self._spawn(shot_id, job_id)
 
+    def nudge_shot(self, shot_id: str) -> bool:
+        """A vendor says the shot's job moved: poll it now instead of at the next hint."""
+        return self._shots.wake(shot_id)
+
     async def cancel_job(self, job_id: str) -> None:
         """Stop the job's shot tasks, cancel their backend jobs, then finish the job."""
         tasks = [task for sid, task in self._tasks.items() if self._job_of.get(sid) == job_id]

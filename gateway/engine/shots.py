@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -57,6 +58,9 @@ class EngineConfig:
     max_retries: int = 5
     attempts_per_candidate: int = 2
     attempt_timeout_s: float = 3600.0
+    #: Public base URL of this gateway: vendors with webhooks are asked to call
+    #: ``{callback_base}/v1/callbacks/{adapter}/{attempt}`` when a job moves.
+    callback_base: str | None = None
     #: Multiplies every backend polling hint (<1: poll sooner; the emulator at a
     #: compressed time scale).
     poll_scale: float = 1.0
@@ -100,12 +104,31 @@ class ShotEngine:
         self._backoff = backoff or Backoff()
         #: Creates on their way to a backend, by attempt id (see :meth:`settle_submits`).
         self._submits: dict[str, asyncio.Future[Submission]] = {}
+        #: Set to cut a running shot's wait short, by shot id (see :meth:`wake`).
+        self._wakes: dict[str, asyncio.Event] = {}
 
     async def run(self, shot_id: str) -> None:
-        """Advance the shot until it is terminal."""
-        while (delay := await self.step(shot_id)) is not None:
-            if delay > 0:
-                await self._clock.sleep(delay)
+        """Advance the shot until it is terminal; :meth:`wake` cuts a wait short."""
+        woken = self._wakes.setdefault(shot_id, asyncio.Event())
+        try:
+            while (delay := await self.step(shot_id)) is not None:
+                if delay > 0 and not woken.is_set():
+                    await _first(self._clock.sleep(delay), woken.wait())
+                woken.clear()
+        finally:
+            self._wakes.pop(shot_id, None)
+
+    def wake(self, shot_id: str) -> bool:
+        """Take the shot's next step now (a vendor's callback says its job moved).
+
+        The callback itself is never trusted for state: the step polls the vendor.
+        False when no task is running the shot here.
+        """
+        woken = self._wakes.get(shot_id)
+        if woken is None:
+            return False
+        woken.set()
+        return True
 
     async def step(self, shot_id: str) -> float | None:
         with self._db.session() as s:
@@ -455,6 +478,7 @@ class ShotEngine:
             kind=shot.kind,
             title=spec.name,
             camera=camera,
+            callback_url=self._callback_url(adapter, attempt_id),
         )
         attempt = Attempt(
             id=attempt_id,
@@ -481,6 +505,10 @@ class ShotEngine:
         )
         s.commit()
         return attempt
+
+    def _callback_url(self, adapter: str, attempt_id: str) -> str | None:
+        base = self._config.callback_base
+        return f"{base.rstrip('/')}/v1/callbacks/{adapter}/{attempt_id}" if base else None
 
     # --- cancel ---------------------------------------------------------------------------
 
@@ -563,6 +591,16 @@ class ShotEngine:
             s.commit()
         for name, value in values.items():
             setattr(a, name, value)
+
+
+async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
+    """Return when the first of ``waits`` finishes; cancel the rest."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 def _latest_attempt(s: Session, shot_id: str) -> Attempt | None:
