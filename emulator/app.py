@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import heapq
 import importlib
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -31,7 +32,7 @@ __all__ = ["VENDORS", "VendorRoutes", "chaos_response", "create_app"]
 log = logging.getLogger(__name__)
 
 #: Vendor modules under ``emulator.vendors`` that the app mounts.
-VENDORS = ["runway"]
+VENDORS = ["runway", "luma", "replicate", "fal", "google", "kling", "minimax", "seedance"]
 
 
 @dataclass
@@ -40,6 +41,8 @@ class VendorRoutes:
     router: APIRouter
     #: (job, emulator base URL) -> the JSON the vendor POSTs to a callback URL.
     callback_body: Callable[[EmJob, str], dict[str, Any]] | None = None
+    #: (job, the exact body bytes) -> extra headers, e.g. a webhook signature.
+    callback_headers: Callable[[EmJob, bytes], dict[str, str]] | None = None
 
 
 def chaos_response(
@@ -75,7 +78,7 @@ def create_app(knobs: Knobs | None = None, vendors: list[str] | None = None) -> 
         importlib.import_module(f"emulator.vendors.{name}").routes(em)
         for name in vendors or VENDORS
     ]
-    callbacks = {r.name: r.callback_body for r in routes if r.callback_body}
+    callbacks = {r.name: r for r in routes if r.callback_body}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -127,9 +130,7 @@ def create_app(knobs: Knobs | None = None, vendors: list[str] | None = None) -> 
     return app
 
 
-async def _deliver_callbacks(
-    em: Emulator, bodies: dict[str, Callable[[EmJob, str], dict[str, Any]]], app: FastAPI
-) -> None:
+async def _deliver_callbacks(em: Emulator, vendors: dict[str, VendorRoutes], app: FastAPI) -> None:
     """POST each finished job's callback once, in finish order (lost ones are not sent)."""
     due = em.callbacks_due
     sending: set[asyncio.Task[None]] = set()
@@ -139,20 +140,25 @@ async def _deliver_callbacks(
             while due and due[0][0] <= now:
                 _, job_id = heapq.heappop(due)
                 job = em.jobs[job_id]
-                body_of = bodies.get(job.vendor)
-                if body_of is None or job.callback_sent or em.lose_callback():
+                vendor = vendors.get(job.vendor)
+                if vendor is None or vendor.callback_body is None:
+                    continue
+                if job.callback_sent or em.lose_callback():
                     continue
                 job.callback_sent = True
-                body = body_of(job, app.state.base_url)
-                task = asyncio.create_task(_post(client, job.callback_url or "", body))
+                raw = json.dumps(vendor.callback_body(job, app.state.base_url)).encode()
+                headers = {"content-type": "application/json"}
+                if vendor.callback_headers is not None:
+                    headers.update(vendor.callback_headers(job, raw))
+                task = asyncio.create_task(_post(client, job.callback_url or "", raw, headers))
                 sending.add(task)
                 task.add_done_callback(sending.discard)
             await asyncio.sleep(0.02)
 
 
-async def _post(client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> None:
+async def _post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> None:
     try:
-        await client.post(url, json=body)
+        await client.post(url, content=body, headers=headers)
     except httpx.HTTPError as exc:
         log.info("callback to %s failed: %s", url, exc)
 

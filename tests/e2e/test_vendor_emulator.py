@@ -70,3 +70,34 @@ def test_a_shot_routed_to_runway_is_stored_with_its_provenance(
     jobs = httpx.get(f"{emulator_url}/_emulator/jobs").json()
     sent = next(j for j in jobs if j["id"] == task_id)
     assert sent["model"] == "gen4.5" and sent["payload"]["promptText"]
+
+
+def test_a_storyboard_across_four_vendors(server_factory, emulator_url: str, tmp_path) -> None:
+    """Each kind's first choice is a different vendor; every output is stored with
+    provenance naming the vendor, the model and the vendor's job id."""
+    env = vendor_env(emulator_url, "runway", "fal", "kling", "google")
+    env["REELGATE_KLING_API_KEY"] = "test-access:test-secret"
+    env["REELGATE_FAL_PRICING_URL"] = ""  # no price lookups off this machine
+    server = server_factory(**env)
+    server.start()
+    shots = [
+        {"kind": "character", "prompt": "a tailor threads a needle, close up", "duration_s": 5},
+        {"kind": "stylized", "prompt": "paper birds fold themselves and fly", "duration_s": 5},
+        {"kind": "action", "prompt": "a cyclist races down a wet street", "duration_s": 5},
+        {"kind": "establishing", "prompt": "fog lifts off a harbour at dawn", "duration_s": 6},
+    ]
+    with Client(server.url, api_key=server.key) as client:
+        job = client.jobs.wait(client.jobs.create({"shots": shots}), timeout=90)
+        assert job.status == "succeeded", [(s.model, s.error_message) for s in job.shots]
+        prov = client.jobs.provenance(job)
+        paths = [client.jobs.download(job, tmp_path / f"{i}.mp4", shot=i) for i in range(4)]
+    expected = ["runway/gen4.5", "fal/wan-v2.2-a14b", "kling/kling-v2-1-master", "google/veo-3.1"]
+    assert [s.model for s in job.shots] == expected
+    emulated = {j["id"]: j for j in httpx.get(f"{emulator_url}/_emulator/jobs").json()}
+    for shot, record, path in zip(job.shots, prov["shots"], paths, strict=True):
+        vendor = shot.model.partition("/")[0]
+        job_id = shot.attempts[-1].backend_job_id
+        assert record["backend"] == {"adapter": vendor, "job_id": job_id}
+        assert record["model"]["id"] == shot.model
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == record["output"]["sha256"]
+        assert any(j["vendor"] == vendor and j["id"] in job_id for j in emulated.values())
