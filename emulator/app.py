@@ -114,9 +114,19 @@ def create_app(knobs: Knobs | None = None, vendors: list[str] | None = None) -> 
         now = em.clock()
         return [
             {"id": j.id, "vendor": j.vendor, "model": j.model, "state": j.state(now),
-             "payload": j.payload, "callback_sent": j.callback_sent}
+             "payload": j.payload, "callback_sent": j.callback_sent,
+             "created": j.created, "finished": j.finished}
             for j in em.jobs.values()
         ]  # fmt: skip
+
+    @app.get("/_emulator/stats")
+    async def stats() -> dict[str, Any]:
+        """Requests served by kind (create, poll, download, cancel), and jobs by state."""
+        now = em.clock()
+        states: dict[str, int] = {}
+        for j in em.jobs.values():
+            states[j.state(now)] = states.get(j.state(now), 0) + 1
+        return {"requests": dict(em.requests), "jobs": states}
 
     @app.get("/_emulator/files/{name}")
     async def files(name: str) -> Response:

@@ -167,7 +167,7 @@ def serve(
     from gateway.settings import Settings
 
     settings = Settings(data_dir=data_dir) if data_dir else Settings()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    _log_setup()
     if workers == 1:
         app_ = create_app(settings)
         uvicorn.run(app_, host=host, port=port, log_level="info", access_log=access_log)
@@ -187,6 +187,13 @@ def serve(
         log_level="info",
         access_log=access_log,
     )
+
+
+def _log_setup() -> None:
+    """INFO for reelgate and uvicorn; httpx logs one line per request at INFO, which at
+    thousands of vendor polls a minute costs real CPU and buries everything else."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _check_workers(settings: Settings) -> None:
@@ -239,7 +246,7 @@ def local_backend(
         config = load_config(models, **overrides) if models else BackendConfig(**overrides)  # type: ignore[arg-type]
     except (OSError, ValueError) as exc:  # a missing file, bad TOML, an invalid entry
         raise _fail(f"--models {models}: {exc}") from None
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    _log_setup()
     serve_backend(host, port, config)
 
 
