@@ -14,6 +14,13 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, this folder leads sys.path, and benchmarks/local_backend.py would
+# shadow the local_backend package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+
 import argparse
 import asyncio
 import json
@@ -22,11 +29,9 @@ import shutil
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime
-from pathlib import Path
 
 import httpx
 

@@ -38,19 +38,19 @@ from typing import Any
 # local_backend package it measures.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
 
-import httpx  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import httpx
+import numpy as np
+import torch
 
-from gateway.app import create_app  # noqa: E402
-from gateway.settings import Settings  # noqa: E402
-from local_backend.config import ModelEntry  # noqa: E402
-from local_backend.families.base import GenerationParams  # noqa: E402
-from local_backend.families.diffusers_common import DiffusersModel  # noqa: E402
-from local_backend.families.wan import FAMILY as WAN  # noqa: E402
-from local_backend.tiny import build_all, write_models_config  # noqa: E402
-from local_backend.warm import WarmPool  # noqa: E402
-from reelgate import AsyncClient  # noqa: E402
+from gateway.app import create_app
+from gateway.settings import Settings
+from local_backend.config import ModelEntry
+from local_backend.families.base import GenerationParams
+from local_backend.families.diffusers_common import DiffusersModel
+from local_backend.families.wan import FAMILY as WAN
+from local_backend.tiny import build_all, write_models_config
+from local_backend.warm import WarmPool
+from reelgate import AsyncClient
 
 SHOT: dict[str, Any] = {
     "model": "tiny-wan",

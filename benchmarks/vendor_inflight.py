@@ -17,6 +17,13 @@ jobs routed to fal, waits for all of them, and reads:
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script, this folder leads sys.path, and benchmarks/local_backend.py would
+# shadow the local_backend package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+
 import argparse
 import asyncio
 import os
@@ -25,11 +32,9 @@ import socket
 import sqlite3
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
