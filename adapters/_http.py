@@ -13,7 +13,13 @@ import httpx
 
 from adapters.base import RetryableError
 
-__all__ = ["retry_after", "transport_error"]
+__all__ = ["POOL_LIMITS", "retry_after", "transport_error"]
+
+#: A vendor client's connection pool. httpcore scans every queued request against
+#: every connection on each change, so hundreds of in-flight jobs polling through one
+#: unbounded pool cost more CPU than the polls themselves; a small pool of reused
+#: keep-alive connections makes the rest wait their (short) turn.
+POOL_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=16)
 
 _MAX_RETRY_AFTER_S = 3600.0
 

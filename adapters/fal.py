@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 import httpx
 
-from adapters._http import retry_after, transport_error
+from adapters._http import POOL_LIMITS, retry_after, transport_error
 from adapters.base import (
     AdapterError,
     BackendFailure,
@@ -460,7 +460,7 @@ class FalAdapter:
         is asked once per endpoint; ``pricing_url=None`` asks nobody."""
         self._auth = {"Authorization": f"Key {api_key}"}
         self._client = client or httpx.AsyncClient(
-            base_url=base_url, timeout=httpx.Timeout(60.0, connect=10.0)
+            limits=POOL_LIMITS, base_url=base_url, timeout=httpx.Timeout(60.0, connect=10.0)
         )
         self._poll_s = poll_interval_s
         self._pricing_url = pricing_url

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import httpx
 
-from adapters._http import retry_after, transport_error
+from adapters._http import POOL_LIMITS, retry_after, transport_error
 from adapters.base import (
     AdapterError,
     BackendFailure,
@@ -359,7 +359,7 @@ class ReplicateAdapter:
         """``client`` (tests, emulators) comes with its own base URL."""
         self._auth = {"Authorization": f"Bearer {api_key}"}
         self._client = client or httpx.AsyncClient(
-            base_url=base_url, timeout=httpx.Timeout(60.0, connect=10.0)
+            limits=POOL_LIMITS, base_url=base_url, timeout=httpx.Timeout(60.0, connect=10.0)
         )
         self._poll_s = poll_interval_s
 

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import httpx
 
-from adapters._http import retry_after, transport_error
+from adapters._http import POOL_LIMITS, retry_after, transport_error
 from adapters.base import (
     AdapterError,
     BackendFailure,
@@ -281,7 +281,7 @@ class RunwayAdapter:
         # Per request, never on the client: output URLs live on other hosts.
         self._headers = {"Authorization": f"Bearer {api_key}", "X-Runway-Version": api_version}
         self._client = client or httpx.AsyncClient(
-            base_url=self._base_url, timeout=httpx.Timeout(60.0, connect=10.0)
+            limits=POOL_LIMITS, base_url=self._base_url, timeout=httpx.Timeout(60.0, connect=10.0)
         )
 
     def configured_models(self) -> set[str] | None:

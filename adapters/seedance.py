@@ -36,7 +36,7 @@ from urllib.parse import quote
 
 import httpx
 
-from adapters._http import retry_after, transport_error
+from adapters._http import POOL_LIMITS, retry_after, transport_error
 from adapters.base import (
     AdapterError,
     BackendFailure,
@@ -201,7 +201,9 @@ class SeedanceAdapter:
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self._auth = {"Authorization": f"Bearer {api_key}"}
-        self._client = client or httpx.AsyncClient(base_url=base_url, timeout=_TIMEOUT)
+        self._client = client or httpx.AsyncClient(
+            limits=POOL_LIMITS, base_url=base_url, timeout=_TIMEOUT
+        )
 
     def configured_models(self) -> set[str] | None:
         return None
