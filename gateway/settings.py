@@ -74,7 +74,9 @@ class Settings(BaseSettings):
         "empty: do not ask, report no cost.",
     )
     luma_api: Literal["agents", "dream-machine"] = Field(
-        default="agents", description="Luma's current Agents API, or the legacy Dream Machine."
+        default="dream-machine",
+        description="The shipped catalog's luma/ray-2 is a Dream Machine model; 'agents' "
+        "for Luma's Agents API (its models need their own catalog entries).",
     )
     admin_key: SecretStr | None = None
     secret: SecretStr | None = Field(
