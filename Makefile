@@ -36,6 +36,8 @@ test: install-dev lint
 
 bench: install-dev
 	$(BIN)/python benchmarks/embedded_overhead.py
+	$(BIN)/python benchmarks/local_backend.py
+	$(BIN)/python benchmarks/vendor_inflight.py --jobs 300
 
 clean:
 	rm -rf reelgate-data $(OUT) .pytest_cache
