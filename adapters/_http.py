@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import email.utils
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import httpx
 
-from adapters.base import RetryableError
+from adapters.base import AdapterError, RetryableError
 
-__all__ = ["POOL_LIMITS", "retry_after", "transport_error"]
+__all__ = ["EXPIRED_LINK", "POOL_LIMITS", "retry_after", "stream_output", "transport_error"]
+
+#: What an expired presigned output link answers.
+EXPIRED_LINK = frozenset({401, 403, 404, 410})
 
 #: A vendor client's connection pool. httpcore scans every queued request against
 #: every connection on each change, so hundreds of in-flight jobs polling through one
@@ -55,3 +59,35 @@ def transport_error(exc: httpx.TransportError, backend: str) -> RetryableError:
     else:
         message, code = f"{backend} unreachable: {exc}", "unreachable"
     return RetryableError(message, code=code, outcome_unknown=sent)
+
+
+async def stream_output(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    backend: str,
+    on_error: Callable[[httpx.Response], AdapterError],
+    refresh: Callable[[], Awaitable[str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+    follow_redirects: bool = True,
+) -> AsyncIterator[bytes]:
+    """Stream a finished output's bytes; a refusal is read and raised as ``on_error(response)``.
+
+    With ``refresh``, a link refused as expired (:data:`EXPIRED_LINK`) is swapped once for
+    a fresh one from the vendor; a fresh link refused again is ``on_error``'s to classify.
+    """
+    while True:
+        try:
+            async with client.stream(
+                "GET", url, headers=headers, follow_redirects=follow_redirects
+            ) as response:
+                if response.status_code < 300:
+                    async for chunk in response.aiter_bytes():
+                        yield chunk
+                    return
+                await response.aread()
+                if refresh is None or response.status_code not in EXPIRED_LINK:
+                    raise on_error(response)
+        except httpx.TransportError as exc:
+            raise transport_error(exc, backend) from exc
+        url, refresh = await refresh(), None

@@ -22,11 +22,12 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from functools import partial
 from typing import Any
 
 import httpx
 
-from adapters._http import retry_after, transport_error
+from adapters._http import retry_after, stream_output, transport_error
 from adapters.base import (
     AdapterError,
     BackendFailure,
@@ -257,15 +258,14 @@ class LocalBackendAdapter:
 
     async def download(self, backend_job_id: str, status: JobStatus) -> AsyncIterator[bytes]:
         client, gen_id = self._split(backend_job_id)
-        try:
-            async with client.stream("GET", f"/v1/generations/{gen_id}/content") as response:
-                if response.status_code >= 300:
-                    await response.aread()
-                    raise classify(response, polling=True)
-                async for chunk in response.aiter_bytes():
-                    yield chunk
-        except httpx.TransportError as exc:
-            raise transport_error(exc, "local backend") from exc
+        async for chunk in stream_output(
+            client,
+            f"/v1/generations/{gen_id}/content",
+            backend="local backend",
+            on_error=partial(classify, polling=True),
+            follow_redirects=False,
+        ):
+            yield chunk
 
     async def generation(self, backend_job_id: str) -> dict[str, Any]:
         """The backend's raw record (timings included), for diagnostics and benchmarks."""

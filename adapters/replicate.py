@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import httpx
 
-from adapters._http import POOL_LIMITS, retry_after, transport_error
+from adapters._http import POOL_LIMITS, retry_after, stream_output, transport_error
 from adapters.base import (
     AdapterError,
     BackendFailure,
@@ -406,17 +406,15 @@ class ReplicateAdapter:
         url = status.output_url or (await self.poll(backend_job_id)).output_url
         if url is None:
             raise BackendFailure(f"replicate has no output for {backend_job_id}", code="no_output")
-        try:
-            async with self._client.stream(
-                "GET", url, headers=self._download_headers(url)
-            ) as response:
-                if response.status_code >= 300:
-                    await response.aread()
-                    raise _download_error(response)
-                async for chunk in response.aiter_bytes():
-                    yield chunk
-        except httpx.TransportError as exc:
-            raise transport_error(exc, "replicate") from exc
+        async for chunk in stream_output(
+            self._client,
+            url,
+            backend="replicate",
+            on_error=_download_error,
+            headers=self._download_headers(url),
+            follow_redirects=False,
+        ):
+            yield chunk
 
     async def aclose(self) -> None:
         await self._client.aclose()

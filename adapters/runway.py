@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any, Literal
 
 import httpx
 
-from adapters._http import POOL_LIMITS, retry_after, transport_error
+from adapters._http import EXPIRED_LINK, POOL_LIMITS, retry_after, stream_output, transport_error
 from adapters.base import (
     AdapterError,
     BackendFailure,
@@ -106,7 +107,6 @@ _RATIOS: dict[tuple[str, str], str] = {
 }
 
 _IMAGE_SCHEMES = ("https://", "data:", "runway://")
-_STALE_URL = frozenset({401, 403, 404, 410})  # an expired presigned link
 
 
 # --- pure transforms ----------------------------------------------------------------------
@@ -331,22 +331,14 @@ class RunwayAdapter:
         return status.output_url
 
     async def download(self, backend_job_id: str, status: JobStatus) -> AsyncIterator[bytes]:
-        url = status.output_url or await self._fresh_url(backend_job_id)
-        refreshed = status.output_url is None
-        while True:
-            try:
-                async with self._client.stream("GET", url, follow_redirects=True) as response:
-                    stale = response.status_code in _STALE_URL and not refreshed
-                    if response.status_code >= 300 and not stale:
-                        await response.aread()
-                        raise _download_error(response)
-                    if not stale:
-                        async for chunk in response.aiter_bytes():
-                            yield chunk
-                        return
-            except httpx.TransportError as exc:
-                raise transport_error(exc, _NAME) from exc
-            url, refreshed = await self._fresh_url(backend_job_id), True
+        if status.output_url is None:  # fetched fresh just now: no second refresh
+            url, refresh = await self._fresh_url(backend_job_id), None
+        else:
+            url, refresh = status.output_url, partial(self._fresh_url, backend_job_id)
+        async for chunk in stream_output(
+            self._client, url, backend=_NAME, on_error=_download_error, refresh=refresh
+        ):
+            yield chunk
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -354,7 +346,7 @@ class RunwayAdapter:
 
 def _download_error(response: httpx.Response) -> AdapterError:
     """The output link failed: one still refused after a refresh means the file is gone."""
-    if response.status_code in _STALE_URL:
+    if response.status_code in EXPIRED_LINK:
         return BackendJobLost(
             f"runway's output URL answered HTTP {response.status_code} after a refresh",
             code="output_gone",

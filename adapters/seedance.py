@@ -31,12 +31,13 @@ ByteDance provider):
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from adapters._http import POOL_LIMITS, retry_after, transport_error
+from adapters._http import POOL_LIMITS, retry_after, stream_output, transport_error
 from adapters.base import (
     AdapterError,
     BackendFailure,
@@ -245,15 +246,10 @@ class SeedanceAdapter:
         url = status.output_url or (await self.poll(backend_job_id)).output_url
         if url is None:
             raise BackendFailure(f"Seedance task {backend_job_id} has no output", code="no_output")
-        try:
-            async with self._client.stream("GET", url, follow_redirects=True) as response:
-                if response.status_code >= 300:
-                    await response.aread()
-                    raise classify(response, polling=True)
-                async for chunk in response.aiter_bytes():
-                    yield chunk
-        except httpx.TransportError as exc:
-            raise transport_error(exc, self.name) from exc
+        async for chunk in stream_output(
+            self._client, url, backend=self.name, on_error=partial(classify, polling=True)
+        ):
+            yield chunk
 
     async def aclose(self) -> None:
         await self._client.aclose()

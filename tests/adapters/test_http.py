@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import email.utils
 import time
+from functools import partial
+from typing import Any
 
 import httpx
 import pytest
 
-from adapters._http import retry_after, transport_error
+from adapters._http import retry_after, stream_output, transport_error
+from adapters.base import AdapterError, BackendFailure, RetryableError
 
 
 def response(**headers: str) -> httpx.Response:
@@ -43,3 +46,52 @@ def test_a_connection_never_opened_created_nothing() -> None:
     assert refused.retryable and not refused.outcome_unknown and refused.code == "unreachable"
     lost = transport_error(httpx.ReadTimeout("slow", request=request), "runway")
     assert lost.outcome_unknown and lost.code == "timeout" and "runway" in lost.message
+
+
+def _cdn(answers: dict[str, int]) -> httpx.AsyncClient:
+    def handler(request: httpx.Request) -> httpx.Response:
+        code = answers[request.url.path]
+        return httpx.Response(code, content=b"video" if code == 200 else b"no")
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="https://cdn.test")
+
+
+def _refused(response: httpx.Response) -> AdapterError:
+    return BackendFailure(f"HTTP {response.status_code}", code="refused")
+
+
+async def _collect(client: httpx.AsyncClient, url: str, **kw: Any) -> bytes:
+    chunks = [c async for c in stream_output(client, url, backend="v", on_error=_refused, **kw)]
+    return b"".join(chunks)
+
+
+async def test_an_expired_link_is_refreshed_once() -> None:
+    calls: list[int] = []
+
+    async def fresh(path: str) -> str:
+        calls.append(1)
+        return path
+
+    client = _cdn({"/old": 403, "/new": 200, "/gone": 410})
+    assert await _collect(client, "/old", refresh=partial(fresh, "/new")) == b"video"
+    with pytest.raises(BackendFailure, match="HTTP 410"):  # refreshed, still refused
+        await _collect(client, "/old", refresh=partial(fresh, "/gone"))
+    assert len(calls) == 2
+
+
+async def test_other_refusals_and_no_refresh_go_to_on_error() -> None:
+    client = _cdn({"/busy": 503, "/old": 403})
+    with pytest.raises(BackendFailure, match="HTTP 503"):
+        await _collect(client, "/busy", refresh=lambda: pytest.fail("not an expired link"))
+    with pytest.raises(BackendFailure, match="HTTP 403"):
+        await _collect(client, "/old")
+
+
+async def test_a_dropped_download_is_retryable() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadError("reset", request=request)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="https://c.test")
+    with pytest.raises(RetryableError) as info:
+        await _collect(client, "/x")
+    assert info.value.code == "unreachable" and info.value.outcome_unknown
