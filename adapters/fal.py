@@ -33,11 +33,12 @@ import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
 from adapters._http import POOL_LIMITS, retry_after, stream_output, transport_error
+from adapters._inputs import Mode, file_input, input_mode
 from adapters.base import (
     AdapterError,
     BackendFailure,
@@ -72,7 +73,6 @@ DEFAULT_BASE_URL = "https://queue.fal.run"
 #: taken from fal's platform API docs; the reference only cites it third-hand (UNCONFIRMED).
 DEFAULT_PRICING_URL = "https://api.fal.ai/v1/models/pricing"
 
-Mode = Literal["t2v", "i2v", "flf"]
 
 _STATES: dict[str, JobState] = {
     "IN_QUEUE": "queued",
@@ -87,21 +87,6 @@ _CONTENT_POLICY = "content_policy_violation"
 
 
 # --- payloads -------------------------------------------------------------------------------
-
-
-def _mode(request: GenerationRequest) -> Mode:
-    if request.last_frame and not request.image:
-        raise InvalidInput("last_frame needs image (the first frame) on fal", code="invalid_input")
-    if request.image:
-        return "flf" if request.last_frame else "i2v"
-    return "t2v"
-
-
-def _media(value: str | None, field: str) -> str:
-    """fal file inputs take an http(s) URL or a data: URI (fal decodes it server-side)."""
-    if value is None or not value.startswith(("https://", "http://", "data:")):
-        raise InvalidInput(f"{field} must be an http(s) URL or a data: URI", code="invalid_input")
-    return value
 
 
 def _seconds(request: GenerationRequest) -> int:
@@ -131,10 +116,10 @@ def _veo(request: GenerationRequest, mode: Mode, endpoint: str) -> dict[str, Any
         "generate_audio": request.audio,
     }
     if mode == "i2v":
-        body["image_url"] = _media(request.image, "image")
+        body["image_url"] = file_input(request.image, "image")
     elif mode == "flf":
-        body["first_frame_url"] = _media(request.image, "image")
-        body["last_frame_url"] = _media(request.last_frame, "last_frame")
+        body["first_frame_url"] = file_input(request.image, "image")
+        body["last_frame_url"] = file_input(request.last_frame, "last_frame")
     return body
 
 
@@ -149,9 +134,9 @@ def _kling(request: GenerationRequest, mode: Mode, endpoint: str) -> dict[str, A
         first, last = (
             ("start_image_url", "end_image_url") if v3 else ("image_url", "tail_image_url")
         )
-        body[first] = _media(request.image, "image")
+        body[first] = file_input(request.image, "image")
         if mode == "flf":
-            body[last] = _media(request.last_frame, "last_frame")
+            body[last] = file_input(request.last_frame, "last_frame")
     if v3:
         body["generate_audio"] = request.audio
     return body
@@ -166,7 +151,7 @@ def _wan(request: GenerationRequest, mode: Mode, endpoint: str) -> dict[str, Any
         "aspect_ratio": request.aspect_ratio,
     }
     if mode == "i2v":
-        body["image_url"] = _media(request.image, "image")
+        body["image_url"] = file_input(request.image, "image")
     return body
 
 
@@ -179,7 +164,7 @@ def _ltx_video(request: GenerationRequest, mode: Mode, endpoint: str) -> dict[st
         "frame_rate": request.fps,
     }
     if mode == "i2v":
-        body["image_url"] = _media(request.image, "image")
+        body["image_url"] = file_input(request.image, "image")
     return body
 
 
@@ -193,7 +178,7 @@ def _ltx2(request: GenerationRequest, mode: Mode, endpoint: str) -> dict[str, An
         "generate_audio": request.audio,
     }
     if mode == "i2v":
-        body["image_url"] = _media(request.image, "image")
+        body["image_url"] = file_input(request.image, "image")
     return body
 
 
@@ -208,9 +193,9 @@ def _generic(request: GenerationRequest, mode: Mode, endpoint: str) -> dict[str,
     if request.audio:
         body["generate_audio"] = True
     if mode != "t2v":
-        body["image_url"] = _media(request.image, "image")
+        body["image_url"] = file_input(request.image, "image")
     if mode == "flf":
-        body["end_image_url"] = _media(request.last_frame, "last_frame")
+        body["end_image_url"] = file_input(request.last_frame, "last_frame")
     return body
 
 
@@ -249,7 +234,7 @@ def _family(model: str) -> _Family:
 def endpoint_for(request: GenerationRequest) -> str:
     """The fal endpoint id for this request: verbatim, or the family id plus its mode path."""
     model = request.model.strip("/")
-    mode = _mode(request)
+    mode = input_mode(request, "fal")
     if model.rsplit("/", 1)[-1] in _MODE_SEGMENTS:
         return model
     path = _family(model).paths.get(mode)
@@ -262,7 +247,9 @@ def endpoint_for(request: GenerationRequest) -> str:
 def to_payload(request: GenerationRequest) -> tuple[str, dict[str, Any]]:
     """``(endpoint id, model input)`` for the queue submit."""
     endpoint = endpoint_for(request)
-    return endpoint, _family(request.model.strip("/")).build(request, _mode(request), endpoint)
+    return endpoint, _family(request.model.strip("/")).build(
+        request, input_mode(request, "fal"), endpoint
+    )
 
 
 def queue_path(endpoint: str) -> str:

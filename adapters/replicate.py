@@ -26,11 +26,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
 from adapters._http import POOL_LIMITS, retry_after, stream_output, transport_error
+from adapters._inputs import Mode, file_input, input_mode
 from adapters.base import (
     AdapterError,
     BackendFailure,
@@ -73,25 +74,8 @@ _THROTTLE_WAIT = re.compile(r"resets in ~?(\d+(?:\.\d+)?)\s*s")
 #: "flagged as sensitive", common NSFW checkers): UNCONFIRMED, none is in the reference.
 _SAFETY_MARKERS = ("(E005)", "flagged as sensitive", "nsfw content")
 
-Mode = Literal["t2v", "i2v", "flf"]
-
 
 # --- payloads -------------------------------------------------------------------------------
-
-
-def _mode(request: GenerationRequest) -> Mode:
-    if request.last_frame and not request.image:
-        raise InvalidInput("last_frame needs image (the first frame)", code="invalid_input")
-    if request.image:
-        return "flf" if request.last_frame else "i2v"
-    return "t2v"
-
-
-def _media(value: str | None, field: str) -> str:
-    """Replicate file inputs take an http(s) URL or a data: URI."""
-    if value is None or not value.startswith(("https://", "http://", "data:")):
-        raise InvalidInput(f"{field} must be an http(s) URL or a data: URI", code="invalid_input")
-    return value
 
 
 def _base(request: GenerationRequest, *, negative: bool = True) -> dict[str, Any]:
@@ -107,13 +91,13 @@ def _frames(
     body: dict[str, Any], request: GenerationRequest, mode: Mode, first: str, last: str | None
 ) -> dict[str, Any]:
     if mode != "t2v":
-        body[first] = _media(request.image, "image")
+        body[first] = file_input(request.image, "image")
     if mode == "flf":
         if last is None:
             raise InvalidInput(
                 f"replicate model {request.model} takes no last frame", code="invalid_input"
             )
-        body[last] = _media(request.last_frame, "last_frame")
+        body[last] = file_input(request.last_frame, "last_frame")
     return body
 
 
@@ -196,7 +180,7 @@ def to_payload(request: GenerationRequest) -> tuple[str, dict[str, Any]]:
     """``(path, body)`` for the create: by model, or by pinned version."""
     owner, name, version = _model(request.model)
     build = next((b for p, b in _BUILDERS if f"{owner}/{name}".startswith(p)), _generic)
-    model_input = build(request, _mode(request))
+    model_input = build(request, input_mode(request, "replicate"))
     if version:
         path, body = "v1/predictions", {"version": version, "input": model_input}
     else:
