@@ -38,6 +38,8 @@ bench: install-dev
 	$(BIN)/python benchmarks/embedded_overhead.py
 	$(BIN)/python benchmarks/local_backend.py
 	$(BIN)/python benchmarks/vendor_inflight.py --jobs 300
+	$(BIN)/python benchmarks/storage.py
+	$(BIN)/python benchmarks/billing_submit.py
 
 clean:
 	rm -rf reelgate-data $(OUT) .pytest_cache

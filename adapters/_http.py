@@ -1,20 +1,30 @@
-"""What every HTTP adapter shares: reading Retry-After, and errors with no answer.
+"""What every HTTP adapter shares: reading Retry-After, errors with no answer, the pool.
 
 Vendor specifics (bodies, states, error codes) stay in each vendor's module; these
-two rules are the same everywhere and must not drift between adapters.
+rules are the same everywhere and must not drift between adapters.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import email.utils
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import httpx
 
-from adapters.base import AdapterError, RetryableError
+from adapters.base import AdapterError, BackendFailure, BackendJobLost, JobStatus, RetryableError
 
-__all__ = ["EXPIRED_LINK", "POOL_LIMITS", "retry_after", "stream_output", "transport_error"]
+__all__ = [
+    "EXPIRED_LINK",
+    "POOL_LIMITS",
+    "VendorTransport",
+    "retry_after",
+    "stream_finished_output",
+    "stream_output",
+    "transport_error",
+]
 
 #: What an expired presigned output link answers.
 EXPIRED_LINK = frozenset({401, 403, 404, 410})
@@ -26,6 +36,108 @@ EXPIRED_LINK = frozenset({401, 403, 404, 410})
 POOL_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=16)
 
 _MAX_RETRY_AFTER_S = 3600.0
+
+
+class VendorTransport(httpx.AsyncBaseTransport):
+    """The vendor clients' keep-alive pool (:data:`POOL_LIMITS`), as lanes.
+
+    httpcore's pool rescans every connection (and every queued request) whenever a
+    request comes or goes, so thousands of jobs polling through one 16-connection pool
+    spent more CPU in that scan than in their polls. Here each lane is a pool of one
+    connection, whose scan is one connection long: a request takes a free lane (the
+    one that last spoke to its host, if any) or waits its turn in arrival order, and
+    gives the lane back when its response is closed. The pool timeout bounds the wait.
+    """
+
+    def __init__(
+        self,
+        limits: httpx.Limits = POOL_LIMITS,
+        *,
+        lane: Callable[[httpx.Limits], httpx.AsyncBaseTransport] | None = None,
+    ) -> None:
+        """``lane`` makes one lane's transport from its limits (tests: a MockTransport)."""
+        one = httpx.Limits(
+            max_connections=1, max_keepalive_connections=1, keepalive_expiry=limits.keepalive_expiry
+        )
+        make = lane or (lambda limits: httpx.AsyncHTTPTransport(limits=limits))
+        self._lanes = [_Lane(make(one)) for _ in range(limits.max_connections or 100)]
+        self._free = list(self._lanes)
+        self._waiting: collections.deque[asyncio.Future[_Lane]] = collections.deque()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        lane = self._take(request.url.netloc) or await self._wait(request)
+        lane.host = request.url.netloc
+        try:
+            response = await lane.transport.handle_async_request(request)
+        except BaseException:
+            self._give(lane)
+            raise
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        response.stream = _LaneStream(response.stream, lambda: self._give(lane))
+        return response
+
+    def _take(self, host: bytes) -> _Lane | None:
+        free = self._free
+        for i in range(len(free) - 1, -1, -1):
+            if free[i].host == host:
+                return free.pop(i)
+        return free.pop() if free else None
+
+    async def _wait(self, request: httpx.Request) -> _Lane:
+        turn: asyncio.Future[_Lane] = asyncio.get_running_loop().create_future()
+        self._waiting.append(turn)
+        wait = request.extensions.get("timeout", {}).get("pool")
+        try:
+            async with asyncio.timeout(wait):
+                return await turn
+        except BaseException as exc:
+            if turn.done() and not turn.cancelled():  # handed a lane just too late
+                self._give(turn.result())
+            else:
+                turn.cancel()
+            if isinstance(exc, TimeoutError):
+                raise httpx.PoolTimeout(f"no vendor connection free within {wait} s") from None
+            raise
+
+    def _give(self, lane: _Lane) -> None:
+        while self._waiting:
+            turn = self._waiting.popleft()
+            if not turn.done():
+                turn.set_result(lane)
+                return
+        self._free.append(lane)
+
+    async def aclose(self) -> None:
+        for lane in self._lanes:
+            await lane.transport.aclose()
+
+
+class _Lane:
+    __slots__ = ("host", "transport")
+
+    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
+        self.transport = transport
+        self.host = b""
+
+
+class _LaneStream(httpx.AsyncByteStream):
+    """A response body that gives its lane back when closed (once)."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
+        self._stream = stream
+        self._release: Callable[[], None] | None = release
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        release, self._release = self._release, None
+        try:
+            await self._stream.aclose()
+        finally:
+            if release is not None:
+                release()
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -91,3 +203,45 @@ async def stream_output(
         except httpx.TransportError as exc:
             raise transport_error(exc, backend) from exc
         url, refresh = await refresh(), None
+
+
+async def stream_finished_output(
+    client: httpx.AsyncClient,
+    status: JobStatus,
+    *,
+    backend: str,
+    poll: Callable[[], Awaitable[JobStatus]],
+    classify_download: Callable[[httpx.Response], AdapterError],
+) -> AsyncIterator[bytes]:
+    """Stream a finished job's output from its short-lived link (Runway, Luma).
+
+    A link past its expiry is swapped once for a fresh one from ``poll``; a status that
+    carries no link is polled for one first (then without a second refresh). A link
+    refused again after a refresh means the file is gone (``output_gone``); any other
+    refusal is ``classify_download``'s.
+    """
+
+    async def fresh_url() -> str:
+        now = await poll()
+        if now.state != "succeeded" or now.output_url is None:
+            raise BackendFailure(
+                f"{backend} job is {now.raw_state}, no output to fetch", code="no_output"
+            )
+        return now.output_url
+
+    def on_error(response: httpx.Response) -> AdapterError:
+        if response.status_code in EXPIRED_LINK:
+            return BackendJobLost(
+                f"{backend}'s output URL answered HTTP {response.status_code} after a refresh",
+                code="output_gone",
+            )
+        return classify_download(response)
+
+    if status.output_url is None:
+        url, refresh = await fresh_url(), None
+    else:
+        url, refresh = status.output_url, fresh_url
+    async for chunk in stream_output(
+        client, url, backend=backend, on_error=on_error, refresh=refresh
+    ):
+        yield chunk

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import httpx
 
-from adapters._http import EXPIRED_LINK, POOL_LIMITS, retry_after, stream_output, transport_error
+from adapters._http import POOL_LIMITS, retry_after, stream_finished_output, transport_error
 from adapters.base import (
     AdapterError,
     BackendFailure,
@@ -359,37 +359,19 @@ class LumaAdapter:
     async def cancel(self, backend_job_id: str) -> None:
         raise BackendFailure("luma cannot cancel a generation", code="cancel_unsupported")
 
-    async def _fresh_url(self, backend_job_id: str) -> str:
-        status = await self.poll(backend_job_id)
-        if status.state != "succeeded" or status.output_url is None:
-            raise BackendFailure(
-                f"luma generation is {status.raw_state}, no output to fetch", code="no_output"
-            )
-        return status.output_url
-
     async def download(self, backend_job_id: str, status: JobStatus) -> AsyncIterator[bytes]:
         """Stream the video; a link past its hour is swapped for a fresh one, once."""
-        if status.output_url is None:  # fetched fresh just now: no second refresh
-            url, refresh = await self._fresh_url(backend_job_id), None
-        else:
-            url, refresh = status.output_url, partial(self._fresh_url, backend_job_id)
-        async for chunk in stream_output(
-            self._client, url, backend=_NAME, on_error=_download_error, refresh=refresh
+        async for chunk in stream_finished_output(
+            self._client,
+            status,
+            backend=_NAME,
+            poll=partial(self.poll, backend_job_id),
+            classify_download=partial(classify, op="download"),
         ):
             yield chunk
 
     async def aclose(self) -> None:
         await self._client.aclose()
-
-
-def _download_error(response: httpx.Response) -> AdapterError:
-    """The output link failed: one still refused after a refresh means the file is gone."""
-    if response.status_code in EXPIRED_LINK:
-        return BackendJobLost(
-            f"luma's output URL answered HTTP {response.status_code} after a refresh",
-            code="output_gone",
-        )
-    return classify(response, op="download")
 
 
 def _malformed(what: str, op: Op) -> RetryableError:

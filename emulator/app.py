@@ -2,7 +2,8 @@
 
 ``create_app(knobs)`` serves every vendor in :data:`VENDORS`; an adapter's base URL is
 ``{emulator}/{vendor}``. ``GET/PUT /_emulator/knobs`` reads and changes the knobs,
-``GET /_emulator/jobs`` lists jobs (tests assert on it), and
+``GET /_emulator/jobs`` lists jobs (tests assert on it; ``callback_status`` is the
+receiver's answer to the job's callback), and
 ``/_emulator/files/{job}.mp4`` serves outputs for vendors that hand out URLs.
 Completion callbacks are POSTed by a background task when a job finishes, unless
 ``callback_loss_rate`` drops them.
@@ -115,13 +116,15 @@ def create_app(knobs: Knobs | None = None, vendors: list[str] | None = None) -> 
         return [
             {"id": j.id, "vendor": j.vendor, "model": j.model, "state": j.state(now),
              "payload": j.payload, "callback_sent": j.callback_sent,
+             "callback_status": j.callback_status,
              "created": j.created, "finished": j.finished}
             for j in em.jobs.values()
         ]  # fmt: skip
 
     @app.get("/_emulator/stats")
     async def stats() -> dict[str, Any]:
-        """Requests served by kind (create, poll, download, cancel), and jobs by state."""
+        """Requests served by kind (create, poll, download, cancel; fal's result fetches
+        count as polls and again as ``result``), and jobs by state."""
         now = em.clock()
         states: dict[str, int] = {}
         for j in em.jobs.values():
@@ -160,17 +163,21 @@ async def _deliver_callbacks(em: Emulator, vendors: dict[str, VendorRoutes], app
                 headers = {"content-type": "application/json"}
                 if vendor.callback_headers is not None:
                     headers.update(vendor.callback_headers(job, raw))
-                task = asyncio.create_task(_post(client, job.callback_url or "", raw, headers))
+                task = asyncio.create_task(_post(client, job, raw, headers))
                 sending.add(task)
                 task.add_done_callback(sending.discard)
             await asyncio.sleep(0.02)
 
 
-async def _post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> None:
+async def _post(
+    client: httpx.AsyncClient, job: EmJob, body: bytes, headers: dict[str, str]
+) -> None:
     try:
-        await client.post(url, content=body, headers=headers)
+        response = await client.post(job.callback_url or "", content=body, headers=headers)
     except httpx.HTTPError as exc:
-        log.info("callback to %s failed: %s", url, exc)
+        log.info("callback to %s failed: %s", job.callback_url, exc)
+    else:
+        job.callback_status = response.status_code
 
 
 def serve(host: str = "127.0.0.1", port: int = 9100, knobs: Knobs | None = None) -> None:

@@ -65,6 +65,8 @@ class EmJob:
     callback_url: str | None = None
     canceled_at: float | None = None
     callback_sent: bool = False
+    #: The receiver's answer to the callback (None: not sent, or no answer).
+    callback_status: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def state(self, now: float) -> State:

@@ -20,7 +20,8 @@ from fastapi import FastAPI
 
 from adapters.base import Adapter
 from gateway.api.problems import install_problem_handlers
-from gateway.api.routes import callbacks, catalog, health, jobs, shots
+from gateway.api.routes import admin, billing, callbacks, catalog, health, jobs, shots
+from gateway.c2pa import C2paSigner
 from gateway.catalog import load_catalog
 from gateway.db import Database
 from gateway.engine.executor import EmbeddedExecutor
@@ -34,9 +35,12 @@ from gateway.provenance import ModelRef, gateway_version
 from gateway.registry import AdapterRegistry
 from gateway.runtime import Planner, Runtime
 from gateway.services.auth import Authenticator, bootstrap, load_or_create_secret
+from gateway.services.billing import BillingService
 from gateway.services.callbacks import CallbackService
 from gateway.services.content import ContentService
+from gateway.services.fal_webhooks import FalWebhooks
 from gateway.services.jobs import JobService
+from gateway.services.tenants import TenantService
 from gateway.settings import ConfigError, Settings
 from gateway.storage import open_store
 
@@ -109,6 +113,15 @@ def _vendor_adapters(settings: Settings) -> dict[str, Adapter]:
     return adapters
 
 
+def _fal_webhooks(settings: Settings, closers: list[Any]) -> FalWebhooks | None:
+    """fal's callback verifier; its key set is fetched on the first fal callback."""
+    if not settings.fal_jwks_url:
+        return None
+    client = httpx.AsyncClient(timeout=httpx.Timeout(10, connect=5))
+    closers.append(client.aclose)
+    return FalWebhooks(settings.fal_jwks_url, client)
+
+
 def _local_models(path: Path) -> BackendConfig:
     from local_backend.config import load_config
 
@@ -125,6 +138,8 @@ async def build_runtime(
     clock: Clock | None = None,
 ) -> Runtime:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Before anything opens: a bad certificate is a startup error, never a failed shot.
+    signer = C2paSigner.from_settings(settings) if settings.executor == "embedded" else None
     closers: list[Any] = []
     if settings.executor == "embedded":  # first: a refused start opens nothing
         lock = ExecutorLock(settings.data_dir)
@@ -141,7 +156,7 @@ async def build_runtime(
         if settings.secret
         else load_or_create_secret(settings.data_dir)
     )
-    key = bootstrap(db, secret, settings.data_dir)
+    key = bootstrap(db, secret, settings.data_dir, prepaid=settings.default_tenant_prepaid)
     store = open_store(settings.resolved_storage_url(), data_dir=settings.data_dir)
     configured: dict[str, Adapter] = {"local": await _local_adapter(settings, closers)}
     configured.update(_vendor_adapters(settings))
@@ -157,7 +172,12 @@ async def build_runtime(
     executor = None
     if settings.executor == "embedded":
         outputs = OutputWriter(
-            store, settings.data_dir / "spool", model_ref, ffmpeg=settings.ffmpeg
+            store,
+            settings.data_dir / "spool",
+            model_ref,
+            ffmpeg=settings.ffmpeg,
+            signer=signer,
+            clock=clock,
         )
         engine = ShotEngine(
             db,
@@ -179,16 +199,27 @@ async def build_runtime(
             JobFinisher(db, outputs),
             max_concurrent_shots=settings.max_concurrent_shots,
         )
+    auth = Authenticator(
+        db,
+        secret,
+        admin_key=settings.admin_key.get_secret_value() if settings.admin_key else None,
+        ttl_s=settings.key_cache_ttl_s,
+    )
     return Runtime(
         settings=settings,
         db=db,
-        auth=Authenticator(db, secret),
+        auth=auth,
         store=store,
         planner=planner,
         jobs=JobService(db, planner, executor),
         content=ContentService(db, store),
+        tenants=TenantService(db, auth),
+        billing=BillingService(db),
         callbacks=CallbackService(
-            db, executor.nudge_shot if executor else None, settings.webhook_secrets()
+            db,
+            executor.nudge_shot if executor else None,
+            settings.webhook_secrets(),
+            fal=_fal_webhooks(settings, closers),
         ),
         registry=registry,
         executor=executor,
@@ -232,6 +263,6 @@ def create_app(
         lifespan=lifespan,
     )
     install_problem_handlers(app)
-    for module in (jobs, shots, catalog, callbacks, health):
+    for module in (jobs, shots, catalog, billing, admin, callbacks, health):
         app.include_router(module.router)
     return app

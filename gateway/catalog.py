@@ -40,6 +40,7 @@ __all__ = [
     "resolution_px",
     "to_wire",
     "usd",
+    "with_markup",
 ]
 
 Mode = Literal["t2v", "i2v", "flf2v"]
@@ -64,6 +65,13 @@ def micros(amount: Decimal | str | int) -> int:
     if value < 0 or value != value.to_integral_value():
         raise ValueError(f"{amount} USD is negative or finer than a micro-USD")
     return int(value)
+
+
+def with_markup(amount_micros: int, markup_bps: int | None) -> int:
+    """A tenant's price for a catalog amount (+2000 bps: +20%; -1000: 10% off), rounded up."""
+    if not markup_bps:
+        return amount_micros
+    return -(-amount_micros * (10_000 + markup_bps) // 10_000)
 
 
 def usd(amount_micros: int) -> Decimal:

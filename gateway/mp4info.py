@@ -39,6 +39,9 @@ class _Track:
     height: int = 0
     codec: str = ""
     samples: int = 0
+    #: The samples' summed durations: what plays. ``mdhd``'s duration can run a frame
+    #: longer when B-frames shift the decode times (libavformat counts from dts < 0).
+    sample_time: int = 0
 
 
 def _boxes(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
@@ -108,9 +111,9 @@ def _read_track(data: bytes, start: int, end: int) -> _Track:
                 track.codec = codec.decode("ascii", "replace")
             elif kind == b"stts":
                 count = struct.unpack_from(">I", data, p + 4)[0]
-                track.samples = sum(
-                    struct.unpack_from(">I", data, p + 8 + 8 * i)[0] for i in range(count)
-                )
+                runs = [struct.unpack_from(">II", data, p + 8 + 8 * i) for i in range(count)]
+                track.samples = sum(n for n, _ in runs)
+                track.sample_time = sum(n * delta for n, delta in runs)
 
     walk(start, end)
     return track
@@ -143,7 +146,7 @@ def read_mp4_info(path: Path) -> Mp4Info | None:
     video = next((t for t in tracks if t.handler == b"vide"), None)
     if video is None or not video.timescale or not video.duration or not video.samples:
         return None
-    duration = video.duration / video.timescale
+    duration = (video.sample_time or video.duration) / video.timescale
     return Mp4Info(
         duration_s=duration,
         frames=video.samples,

@@ -15,10 +15,13 @@ from gateway.planning import PlanningError, RoutingTable, plan_for_candidate, pl
 from gateway.planning import shot_request as planning_shot_request
 from gateway.registry import AdapterRegistry
 from gateway.services.auth import Authenticator
+from gateway.services.billing import BillingService
 from gateway.services.callbacks import CallbackService
 from gateway.services.content import ContentService
 from gateway.services.errors import ServiceError
 from gateway.services.jobs import JobService
+from gateway.services.ratelimit import RateLimiter
+from gateway.services.tenants import TenantService
 from gateway.settings import Settings
 from gateway.storage import ObjectStore
 from reelgate import types as t
@@ -34,13 +37,15 @@ class Planner:
         self.routing = routing
         self.registry = registry
 
-    def __call__(self, body: t.JobCreate) -> t.Quote:
+    def __call__(self, body: t.JobCreate, markup_bps: int = 0) -> t.Quote:
+        """The plan, priced for a tenant with ``markup_bps`` (+2000: +20%)."""
         try:
             return plan_job(
                 body,
                 catalog=self.catalog,
                 routing=self.routing,
                 backend_status=self.registry.backend_status,
+                markup_bps=markup_bps,
             )
         except PlanningError as e:
             raise ServiceError(422, e.code, e.detail, errors=e.errors) from e
@@ -83,17 +88,25 @@ class Runtime:
     planner: Planner
     jobs: JobService
     content: ContentService
+    tenants: TenantService
+    billing: BillingService
     callbacks: CallbackService
     registry: AdapterRegistry
     executor: EmbeddedExecutor | None
     bootstrap_key: str | None = None
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    #: Requests per minute, per key and tenant, in this process.
+    limiter: RateLimiter = field(default_factory=RateLimiter)
 
-    def plan(self, body: t.JobCreate) -> t.Quote:
-        return self.planner(body)
+    def plan(self, body: t.JobCreate, markup_bps: int = 0) -> t.Quote:
+        return self.planner(body, markup_bps)
 
     def models(self) -> list[t.Model]:
         return self.planner.models()
+
+    def redirect_ttl_s(self) -> int | None:
+        """Lifetime of the signed URLs content endpoints redirect to; None: they stream."""
+        return self.settings.storage_url_ttl_s if self.settings.storage_redirect else None
 
     async def aclose(self) -> None:
         if self.executor is not None:

@@ -29,7 +29,21 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default SQLite in the data dir."
     )
-    storage_url: str | None = Field(default=None, description="file://... (default) or s3://...")
+    storage_url: str | None = Field(
+        default=None,
+        description="file://... (default: objects/ in the data dir) or "
+        "s3://bucket/prefix[?sse=...&sse_kms_key_id=...&storage_class=...&addressing_style=path"
+        "&part_size_mb=8]; S3's endpoint, region and credentials come from the standard AWS "
+        "settings (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_PROFILE, ...).",
+    )
+    storage_redirect: bool = Field(
+        default=False,
+        description="Content endpoints answer 307 to a signed storage URL when the store "
+        "has them (S3), so video bytes skip the gateway; otherwise they stream.",
+    )
+    storage_url_ttl_s: int = Field(
+        default=3600, ge=60, le=7 * 24 * 3600, description="How long a signed URL is valid."
+    )
     executor: Literal["embedded", "none"] = Field(
         default="embedded",
         description="embedded: run shots in this process; none: only accept jobs.",
@@ -68,6 +82,11 @@ class Settings(BaseSettings):
     replicate_webhook_secret: SecretStr | None = Field(
         default=None, description="whsec_... : verify Replicate's signed callbacks."
     )
+    fal_jwks_url: str = Field(
+        default="https://rest.fal.ai/.well-known/jwks.json",
+        description="fal's webhook signing keys (a JWKS): fal's callbacks are verified "
+        "against them (fal signs every one); empty: not verified.",
+    )
     fal_pricing_url: str = Field(
         default="https://api.fal.ai/v1/models/pricing",
         description="Where fal's unit prices are read (cost = billable units x price); "
@@ -78,7 +97,33 @@ class Settings(BaseSettings):
         description="The shipped catalog's luma/ray-2 is a Dream Machine model; 'agents' "
         "for Luma's Agents API (its models need their own catalog entries).",
     )
-    admin_key: SecretStr | None = None
+    # Tenants, keys and billing (gateway.ledger, gateway.services.tenants).
+    admin_key: SecretStr | None = Field(
+        default=None, description="Operator key for /v1/admin/... (or use an admin-scoped key)."
+    )
+    default_tenant_prepaid: bool = Field(
+        default=False,
+        description="The tenant created on first start needs credits (holds at submit, 402 "
+        "when short). Default: unlimited (never refused; its spend is still recorded).",
+    )
+    key_cache_ttl_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="How long a process trusts a key it has checked: a revocation or tenant "
+        "change made through another process shows within this time.",
+    )
+    # C2PA content credentials (gateway.c2pa): with cert and key set, stored MP4s are
+    # signed. `reelgate admin c2pa-dev-cert DIR` makes a local test chain.
+    c2pa_cert: Path | None = Field(
+        default=None, description="PEM chain: the signing certificate first, then its CAs."
+    )
+    c2pa_key: Path | None = Field(default=None, description="The signing key (PKCS#8 PEM).")
+    c2pa_trust_anchors: Path | None = Field(
+        default=None,
+        description="PEM root certificates credentials are checked against "
+        "(`reelgate verify`; the shots' credentials inside a final cut).",
+    )
     secret: SecretStr | None = Field(
         default=None, description="Server secret for key hashing; default: a file in data_dir."
     )
@@ -92,7 +137,7 @@ class Settings(BaseSettings):
         default=1.0, gt=0, le=10, description="Multiplies backends' polling hints (<1: sooner)."
     )
 
-    @field_validator("local_models", mode="before")
+    @field_validator("local_models", "c2pa_cert", "c2pa_key", "c2pa_trust_anchors", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value  # `REELGATE_LOCAL_MODELS= cmd` turns it off

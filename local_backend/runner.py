@@ -253,6 +253,13 @@ class Runner:
     def _work(self) -> None:
         while (gen := self._next()) is not None:
             self._run(gen)
+            with self._lock:
+                idle = not self._queue and not self._calls
+            if idle:
+                try:
+                    gen.task.idle(self.config.device)
+                except Exception:  # a head start only: the next job does it itself
+                    log.exception("preparing after generation %s failed", gen.id)
 
     def _run(self, gen: Generation) -> None:
         out = self.work_dir / f"{gen.id}.mp4"

@@ -55,6 +55,7 @@ class WarmPool:
         self.evictions: Counter[str] = Counter()
         self._warm: OrderedDict[str, _Warm] = OrderedDict()
         self._requests: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._spares: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     def get(
@@ -87,6 +88,31 @@ class WarmPool:
         log.info("loaded %s (%.1f MB of weights); evicted %s", key, size / 1e6, evicted + late)
         return value
 
+    def put_spare(self, key: str, spare: object) -> None:
+        """Keep one ready-made per-request object for ``key`` (built while the device
+        was idle); it goes when ``key`` is evicted, so it never pins evicted weights."""
+        with self._lock:
+            if key in self._warm:
+                self._spares[key] = spare
+
+    def peek(self, key: str) -> Any | None:
+        """The warm value for ``key`` if loaded, without loading or reordering."""
+        with self._lock:
+            hit = self._warm.get(key)
+            return None if hit is None else hit.value
+
+    def has_spare(self, key: str) -> bool:
+        with self._lock:
+            return key in self._spares
+
+    def take_spare(self, key: str) -> Any | None:
+        """The spare for ``key``, if any; taking it is a use of ``key`` (LRU order)."""
+        with self._lock:
+            spare = self._spares.pop(key, None)
+            if spare is not None:
+                self._warm.move_to_end(key)
+            return spare
+
     def track(self, request: object) -> None:
         """Count a per-request object as alive until it is garbage."""
         with self._lock:
@@ -113,6 +139,7 @@ class WarmPool:
             if oldest is None:
                 break
             del self._warm[oldest]
+            self._spares.pop(oldest, None)
             self.evictions[oldest] += 1
             evicted.append(oldest)
         return evicted

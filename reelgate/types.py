@@ -23,8 +23,14 @@ from pydantic import (
 
 __all__ = [
     "Adjustment",
+    "ApiKey",
+    "ApiKeyCreate",
+    "ApiKeyCreated",
     "Attempt",
     "AttemptStatus",
+    "Balance",
+    "Credit",
+    "CreditCreate",
     "Job",
     "JobCreate",
     "JobStatus",
@@ -38,13 +44,20 @@ __all__ = [
     "ProblemField",
     "Quote",
     "RouteCandidate",
+    "Scope",
     "Shot",
     "ShotDefaults",
     "ShotParams",
     "ShotPlan",
     "ShotSpec",
     "ShotStatus",
+    "SignedUsd",
     "StructuredPrompt",
+    "Tenant",
+    "TenantCreate",
+    "TenantUpdate",
+    "Usage",
+    "UsageRow",
     "Usd",
 ]
 
@@ -195,6 +208,9 @@ class RouteCandidate(BaseModel):
     model: str
     status: Literal["selected", "fallback", "skipped"]
     reason: str | None = None
+    estimate_usd: Usd | None = Field(
+        default=None, description="What the shot costs on this model; none when skipped."
+    )
 
 
 class ShotParams(BaseModel):
@@ -226,6 +242,11 @@ class ShotPlan(BaseModel):
 class Quote(BaseModel):
     shots: list[ShotPlan]
     total_usd: Usd
+    hold_usd: Usd | None = Field(
+        default=None,
+        description="What accepting the job reserves from a prepaid balance: per shot, "
+        "the dearest model on its route, so a fallback is always covered.",
+    )
     warnings: list[LintWarning] = Field(default_factory=list)
 
 
@@ -345,6 +366,125 @@ class Model(BaseModel):
     reason: str | None = None
 
 
+# --- tenants, keys and billing ----------------------------------------------------------
+
+#: A signed USD amount (a balance can be below zero for an unlimited tenant).
+SignedUsd = Annotated[
+    Decimal,
+    Field(max_digits=16, decimal_places=6),
+    PlainSerializer(lambda d: format(d.normalize(), "f"), return_type=str, when_used="json"),
+]
+Scope = Literal["jobs:read", "jobs:write", "admin"]
+_Name = Annotated[str, Field(min_length=1, max_length=100)]
+_MarkupBps = Annotated[int, Field(ge=-9999, le=100_000)]
+_Positive = Annotated[int, Field(ge=1, le=1_000_000)]
+
+
+class _Limits(_Wire):
+    monthly_budget_usd: Usd | None = Field(
+        default=None, description="Spend (captures and open holds) allowed per calendar month."
+    )
+    max_concurrent_jobs: _Positive | None = None
+    requests_per_minute: _Positive | None = None
+
+
+class TenantCreate(_Limits):
+    name: _Name
+    prepaid: StrictBool = Field(
+        default=True,
+        description="Submits need credits (a hold per job, 402 when short); false: "
+        "unlimited, never refused, spend still recorded.",
+    )
+    markup_bps: _MarkupBps = Field(
+        default=0, description="On every catalog price: 2000 is +20%, -1000 is 10% off."
+    )
+
+
+class TenantUpdate(_Limits):
+    """Only the fields sent change; ``null`` removes a limit."""
+
+    name: _Name | None = None
+    prepaid: StrictBool | None = None
+    markup_bps: _MarkupBps | None = None
+
+
+class Tenant(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    prepaid: bool
+    markup_bps: int = 0
+    balance_usd: SignedUsd
+    monthly_budget_usd: Usd | None = None
+    max_concurrent_jobs: int | None = None
+    requests_per_minute: int | None = None
+
+
+class ApiKeyCreate(_Limits):
+    name: _Name | None = None
+    scopes: list[Scope] | None = Field(
+        default=None, description="Default: jobs:read and jobs:write."
+    )
+    expires_at: datetime | None = None
+
+
+class ApiKey(BaseModel):
+    id: str
+    tenant_id: str
+    name: str | None = None
+    prefix: str = Field(description="The key's visible start, for support.")
+    scopes: list[Scope]
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    monthly_budget_usd: Usd | None = None
+    max_concurrent_jobs: int | None = None
+    requests_per_minute: int | None = None
+
+
+class ApiKeyCreated(ApiKey):
+    key: str = Field(description="The key itself: shown this once, stored only as a hash.")
+
+
+class CreditCreate(_Wire):
+    amount_usd: Annotated[Usd, Field(gt=0)]
+    note: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class Credit(BaseModel):
+    id: int
+    tenant_id: str
+    amount_usd: Usd
+    note: str | None = None
+    created_at: datetime
+    balance_usd: SignedUsd = Field(description="The tenant's balance now.")
+
+
+class Balance(BaseModel):
+    tenant_id: str
+    prepaid: bool
+    balance_usd: SignedUsd = Field(description="Available: credits - captures - open holds.")
+    credits_usd: Usd
+    captured_usd: Usd
+    held_usd: Usd = Field(description="Open holds: reserved for jobs still running.")
+    monthly_budget_usd: Usd | None = None
+    month_spent_usd: Usd = Field(description="This calendar month's captures and open holds.")
+
+
+class UsageRow(BaseModel):
+    group: str = Field(description="The model id, the day (YYYY-MM-DD) or the key id.")
+    shots: int
+    cost_usd: Usd
+
+
+class Usage(BaseModel):
+    start: datetime
+    end: datetime
+    group_by: Literal["model", "day", "key"]
+    rows: list[UsageRow]
+    total_usd: Usd
+
+
 # --- errors ---------------------------------------------------------------------------
 
 
@@ -364,3 +504,23 @@ class Problem(BaseModel):
     detail: str | None = None
     instance: str | None = None
     errors: list[ProblemField] = Field(default_factory=list)
+    shortfall_usd: Usd | None = Field(
+        default=None, description="insufficient_credits: how much more the job needs."
+    )
+    balance_usd: Usd | None = Field(
+        default=None, description="insufficient_credits: the balance available now."
+    )
+    limit_scope: Literal["tenant", "key"] | None = Field(
+        default=None, description="A limit's problem: whose limit it is."
+    )
+    monthly_budget_usd: Usd | None = Field(
+        default=None, description="monthly_budget_exceeded: the budget."
+    )
+    month_spent_usd: Usd | None = Field(
+        default=None, description="monthly_budget_exceeded: spent or held this month."
+    )
+    needed_usd: Usd | None = Field(
+        default=None, description="monthly_budget_exceeded: what the job reserves."
+    )
+    max_concurrent_jobs: int | None = Field(default=None, description="too_many_jobs: the limit.")
+    requests_per_minute: int | None = Field(default=None, description="rate_limited: the limit.")

@@ -16,8 +16,12 @@
 - Auth ``Authorization: Key <FAL_KEY>``; errors ``{"detail": …}`` (+ ``error_type``,
   ``x-fal-error-type``); fal's own answers carry ``x-fal-request-id``.
 - Webhook body ``{request_id, gateway_request_id, status: "OK" | "ERROR", payload,
-  error?}``. fal signs webhooks with Ed25519; this emulator does not (no key pair without
-  ``cryptography``): :func:`webhook_headers` gives the ``X-Fal-Webhook-*`` id headers only.
+  error?}``, signed as fal signs (its webhooks page, "Verifying Your Webhook"): headers
+  ``X-Fal-Webhook-Request-Id``, ``-User-Id``, ``-Timestamp`` (unix seconds) and
+  ``-Signature``, the hex Ed25519 signature of ``request_id\nuser_id\ntimestamp\n`` +
+  the body's SHA-256 hex digest. The key pair is made when the app is built; its public
+  half is served as a JWKS at ``GET /.well-known/jwks.json`` (fal's is on
+  ``rest.fal.ai``; here on this vendor's prefix). :func:`webhook_headers` signs.
 
 UNCONFIRMED in the reference, chosen here: the result of a request still running (400
 ``Request is still in progress``), a canceled request's status (``COMPLETED`` with
@@ -27,18 +31,22 @@ UNCONFIRMED in the reference, chosen here: the result of a request still running
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
 import re
 import time
 import uuid
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from emulator.app import VendorRoutes, chaos_response, file_url
 from emulator.core import EmJob, Emulator, sample_mp4
 
-__all__ = ["USER_ID", "app_id", "routes", "webhook_headers"]
+__all__ = ["USER_ID", "app_id", "jwks", "routes", "webhook_headers"]
 
 NAME = "fal"
 #: The account id fal names in webhook headers.
@@ -57,16 +65,25 @@ def app_id(endpoint: str) -> str | None:
     return "/".join(parts[:size])
 
 
-def webhook_headers(job: EmJob, body: bytes, *, timestamp: int | None = None) -> dict[str, str]:
-    """fal's webhook headers for ``job``'s raw JSON ``body``, less the Ed25519
-    ``X-Fal-Webhook-Signature`` over ``request_id\\nuser_id\\ntimestamp\\nsha256(body)``
-    (see the module doc)."""
-    ts = int(time.time()) if timestamp is None else timestamp
+def webhook_headers(
+    job: EmJob, body: bytes, *, key: Ed25519PrivateKey, timestamp: int | None = None
+) -> dict[str, str]:
+    """fal's signed webhook headers for ``job``'s raw JSON ``body`` (see the module doc)."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    message = "\n".join([job.id, USER_ID, ts, hashlib.sha256(body).hexdigest()]).encode()
     return {
         "X-Fal-Webhook-Request-Id": job.id,
         "X-Fal-Webhook-User-Id": USER_ID,
-        "X-Fal-Webhook-Timestamp": str(ts),
+        "X-Fal-Webhook-Timestamp": ts,
+        "X-Fal-Webhook-Signature": key.sign(message).hex(),
     }
+
+
+def jwks(key: Ed25519PrivateKey, kid: str) -> dict[str, Any]:
+    """The JWKS (RFC 8037 OKP key, ``x`` unpadded base64url) holding ``key``'s public half."""
+    x = base64.urlsafe_b64encode(key.public_key().public_bytes_raw()).rstrip(b"=").decode()
+    jwk = {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "use": "sig", "alg": "EdDSA"}
+    return {"keys": [jwk]}
 
 
 def _detail(status: int, detail: Any, error_type: str | None = None) -> JSONResponse:
@@ -118,6 +135,12 @@ def _failure(job: EmJob, now: float, fail_code: str) -> tuple[int, dict[str, Any
 
 def routes(em: Emulator) -> VendorRoutes:
     router = APIRouter()
+    signing_key = Ed25519PrivateKey.generate()
+    key_set = jwks(signing_key, kid=uuid.uuid4().hex[:16])
+
+    @router.get("/.well-known/jwks.json")
+    async def signing_keys() -> dict[str, Any]:
+        return key_set
 
     def check(request: Request) -> JSONResponse | None:
         if not request.headers.get("authorization", "").startswith("Key "):
@@ -136,15 +159,18 @@ def routes(em: Emulator) -> VendorRoutes:
     def queue_url(request: Request, app: str, request_id: str) -> str:
         return f"{str(request.base_url).rstrip('/')}/{NAME}/{app}/requests/{request_id}"
 
+    queues: dict[str, list[EmJob]] = {}  # each app's jobs in creation order
+
     def queue_position(job: EmJob, now: float) -> int:
-        return sum(
-            1
-            for other in em.jobs.values()
-            if other.vendor == NAME
-            and other.extra.get("app") == job.extra.get("app")
-            and other.created < job.created
-            and other.state(now) == "queued"
-        )
+        """Jobs of the same app created earlier and still queued. Start times grow with
+        creation (the queue time is one knob), so they are the latest few: walk back."""
+        queue = queues.get(job.extra["app"], [])
+        position = 0
+        for other in reversed(queue[: job.extra["seq"]]):
+            if other.started <= now:
+                break
+            position += other.state(now) == "queued"
+        return position
 
     def answer(job: EmJob, body: dict[str, Any], status: int = 200) -> JSONResponse:
         return JSONResponse(body, status_code=status, headers={"x-fal-request-id": job.id})
@@ -183,6 +209,7 @@ def routes(em: Emulator) -> VendorRoutes:
     async def response(app: str, request_id: str, request: Request) -> Response:
         if (bad := check(request)) is not None:
             return bad
+        em.requests["result"] = em.requests.get("result", 0) + 1  # also counted as a poll
         if (failure := chaos_response(em, "poll", rate_limit_body=rate_limited())) is not None:
             return failure
         job = find(app, request_id)
@@ -233,7 +260,9 @@ def routes(em: Emulator) -> VendorRoutes:
             return _detail(422, [item])
         webhook = request.query_params.get("fal_webhook")
         job = em.create(NAME, endpoint.strip("/"), body, callback_url=webhook)
-        job.extra["app"] = app
+        queue = queues.setdefault(app, [])
+        job.extra |= {"app": app, "seq": len(queue)}
+        queue.append(job)
         base = queue_url(request, app, job.id)
         return answer(
             job,
@@ -258,4 +287,5 @@ def routes(em: Emulator) -> VendorRoutes:
         code, error, _ = _failure(job, now, em.knobs.fail_code)
         return body | {"status": "ERROR", "error": f"Invalid status code: {code}", "payload": error}
 
-    return VendorRoutes(NAME, router, callback_body, webhook_headers)
+    headers = functools.partial(webhook_headers, key=signing_key)
+    return VendorRoutes(NAME, router, callback_body, headers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -9,10 +10,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.runtime import Runtime
-from gateway.services.auth import Principal
+from gateway.services.auth import ADMIN, READ, WRITE, Principal
 from gateway.services.errors import ServiceError
+from gateway.tables import utcnow
 
-__all__ = ["CurrentPrincipal", "RuntimeDep"]
+__all__ = ["AdminPrincipal", "CurrentPrincipal", "ReadPrincipal", "RuntimeDep", "WritePrincipal"]
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer rg_...`")
 
@@ -45,7 +47,41 @@ async def _principal(
         raise ServiceError(
             401, "invalid_api_key", "The API key is not valid or was revoked.", headers=challenge
         )
+    if principal.expired(utcnow()):
+        raise ServiceError(401, "expired_api_key", "The API key has expired.", headers=challenge)
+    throttled = runtime.limiter.check(principal)
+    if throttled is not None:
+        wait = max(1, math.ceil(throttled.retry_after_s))
+        whose = "this tenant's" if throttled.scope == "tenant" else "this API key's"
+        raise ServiceError(
+            429,
+            "rate_limited",
+            f"{whose.capitalize()} limit of {throttled.rpm} requests per minute is "
+            f"reached: retry in {wait} s.",
+            headers={"Retry-After": str(wait)},
+            extra={"limit_scope": throttled.scope, "requests_per_minute": throttled.rpm},
+        )
     return principal
 
 
+#: Any valid key (the catalog).
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+
+
+def _scoped(scope: str) -> object:
+    async def check(principal: CurrentPrincipal) -> Principal:
+        if scope not in principal.scopes:
+            raise ServiceError(
+                403,
+                "insufficient_scope",
+                f"This API key lacks the {scope!r} scope; it has: "
+                f"{', '.join(sorted(principal.scopes)) or 'none'}.",
+            )
+        return principal
+
+    return Depends(check)
+
+
+ReadPrincipal = Annotated[Principal, _scoped(READ)]
+WritePrincipal = Annotated[Principal, _scoped(WRITE)]
+AdminPrincipal = Annotated[Principal, _scoped(ADMIN)]

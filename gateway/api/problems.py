@@ -26,6 +26,7 @@ PROBLEM_JSON = "application/problem+json"
 _TITLES = {
     400: "Bad request",
     401: "Unauthorized",
+    402: "Payment required",
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
@@ -44,9 +45,14 @@ _CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: 
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the problem statuses a route can answer."""
+    """OpenAPI entries for the problem statuses a route can answer.
+
+    A route that checks an API key's scope (403) also answers 429: the key's or its
+    tenant's requests per minute.
+    """
     out: dict[int | str, dict[str, Any]] = {}
-    for status in (*statuses, 500):
+    limited = (429,) if 403 in statuses and 429 not in statuses else ()
+    for status in (*statuses, *limited, 500):
         out[status] = {
             "model": Problem,
             "description": _TITLES.get(status, "Error"),
@@ -63,6 +69,7 @@ def problem_response(
     errors: list[ProblemField] | None = None,
     instance: str | None = None,
     headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
     body = Problem(
         title=_TITLES.get(status, "Error"),
@@ -71,6 +78,7 @@ def problem_response(
         detail=detail,
         instance=instance,
         errors=errors or [],
+        **(extra or {}),
     )
     return JSONResponse(
         body.model_dump(mode="json", exclude_none=True),
@@ -109,6 +117,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             errors=exc.errors,
             instance=request.url.path,
             headers=exc.headers,
+            extra=exc.extra,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -1,17 +1,24 @@
-"""Serve a stored object over HTTP with single byte ranges (what a <video> element seeks with)."""
+"""Serve a stored object over HTTP with single byte ranges (what a <video> element seeks with),
+or redirect to a signed storage URL that serves them itself."""
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from fastapi import Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import RedirectResponse, StreamingResponse
 
 from gateway.services.content import ContentObject
 from gateway.services.errors import ServiceError
-from gateway.storage import ObjectStore
+from gateway.storage import ObjectStore, StorageConfigError, StorageServiceError, StoredObject
 
 __all__ = ["parse_range", "stream_object"]
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 _RANGE = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$")  # 19 digits: any real size
 
@@ -52,8 +59,16 @@ def _unsatisfiable(size: int) -> ServiceError:
 
 
 async def stream_object(
-    store: ObjectStore, obj: ContentObject, request: Request, *, filename: str
+    store: ObjectStore,
+    obj: ContentObject,
+    request: Request,
+    *,
+    filename: str,
+    redirect_ttl_s: int | None = None,
 ) -> Response:
+    """The object's bytes, or with ``redirect_ttl_s`` a 307 to a signed URL for them when
+    the store has signed URLs. Either way the stored object is checked first: gone is 410,
+    changed since it was recorded (size or sha256) is 500 ``output_corrupt``."""
     headers = {
         "Accept-Ranges": "bytes",
         "ETag": f'"{obj.sha256}"',
@@ -62,10 +77,11 @@ async def stream_object(
     }
     if request.headers.get("if-none-match") == headers["ETag"]:
         return Response(status_code=304, headers=headers)
-    if await store.head(obj.key) is None:  # checked before a 200 promises any bytes
-        raise ServiceError(
-            410, "output_missing", f"The stored output {obj.key} is gone from storage."
-        )
+    await _check_stored(store, obj)  # before a 200 or a redirect promises any bytes
+    if redirect_ttl_s is not None:
+        url = await _signed(store, obj, redirect_ttl_s, filename)
+        if url is not None:
+            return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
     span = parse_range(request.headers.get("range"), obj.bytes)
     if span is None:
         headers["Content-Length"] = str(obj.bytes)
@@ -76,3 +92,33 @@ async def stream_object(
     headers["Content-Length"] = str(end - start + 1)
     body = store.get_stream(obj.key, start=start, end=end)
     return StreamingResponse(body, status_code=206, media_type=obj.content_type, headers=headers)
+
+
+async def _check_stored(store: ObjectStore, obj: ContentObject) -> None:
+    head: StoredObject | None = await _storage_call(store.head(obj.key))
+    if head is None:
+        raise ServiceError(
+            410, "output_missing", f"The stored output {obj.key} is gone from storage."
+        )
+    if (head.sha256, head.bytes) != (obj.sha256, obj.bytes):
+        raise ServiceError(
+            500,
+            "output_corrupt",
+            f"The stored output {obj.key} was changed in storage: it has {head.bytes} bytes "
+            f"with sha256 {head.sha256}; {obj.bytes} bytes with sha256 {obj.sha256} were stored.",
+        )
+
+
+async def _signed(store: ObjectStore, obj: ContentObject, ttl_s: int, filename: str) -> str | None:
+    url: str | None = await _storage_call(store.signed_url(obj.key, ttl_s, filename=filename))
+    return url
+
+
+async def _storage_call(call: Awaitable[_T]) -> _T:
+    try:
+        return await call
+    except (StorageServiceError, StorageConfigError) as exc:
+        log.warning("object storage failed: %s", exc)  # its details stay in the log
+        raise ServiceError(
+            503, "storage_unavailable", "Object storage did not answer; try again shortly."
+        ) from exc

@@ -1,4 +1,4 @@
-"""``reelgate``: render, quote, models, serve, local-backend.
+"""``reelgate``: render, quote, models, serve, local-backend, verify, admin.
 
 ``render`` and ``quote`` run the gateway in this process by default (embedded: the
 same app, reached over an in-memory transport through the SDK); ``--server URL``
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from gateway.cli.admin import register as register_admin
 from gateway.cli.storyboard import StoryboardError, load_storyboard
 from gateway.cli.summary import models_table, quote_table, summary_table
 
@@ -267,6 +268,101 @@ def make_tiny(
     console.print(
         f"serve them: REELGATE_LOCAL_MODELS={config} reelgate render ...  "
         f"or  reelgate local-backend --models {config}",
+        highlight=False,
+    )
+
+
+@app.command()
+def verify(
+    file: Annotated[Path, typer.Argument(help="The MP4 to check.")],
+    manifest: Annotated[
+        Path | None,
+        typer.Option(
+            "--manifest",
+            help="Provenance manifest JSON (a shot's, a final cut's, or a job's "
+            "GET /v1/jobs/{id}/provenance) \\[default: the sidecar next to FILE].",
+        ),
+    ] = None,
+    trust: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--trust",
+            help="Trust anchor (PEM root certificate) for the C2PA credential; repeatable "
+            "\\[default: REELGATE_C2PA_TRUST_ANCHORS].",
+        ),
+    ] = None,
+) -> None:
+    """Check FILE against its provenance manifest (sha256) and its C2PA credential.
+
+    Exit code 0: verified. 1: a hash mismatch, an Invalid credential, a signer
+    outside the trust anchors given, or nothing to check against. 2: usage.
+    """
+    from rich.markup import escape
+
+    from gateway.cli.verification import VerifyError, exit_code
+    from gateway.cli.verification import verify as run_checks
+    from gateway.settings import Settings
+
+    anchors = list(trust or [])
+    if not anchors and (default := Settings().c2pa_trust_anchors):
+        anchors = [default]
+    try:
+        checks = run_checks(file, manifest, anchors)
+    except VerifyError as exc:
+        raise _fail(str(exc)) from None
+    style = {"ok": "green", "failed": "red", "skipped": "yellow"}
+    out.print(f"[bold]{escape(str(file))}[/bold]", highlight=False)
+    for check in checks:
+        colour = style[check.status]
+        out.print(
+            f"  {check.name:<5} [{colour}]{check.status:<7}[/] {escape(check.summary)}",
+            highlight=False,
+        )
+        for line in check.details:
+            out.print(f"                {escape(line)}", highlight=False)
+    code = exit_code(checks)
+    if code == 0:
+        out.print("[green]verified[/]")
+    elif any(c.status == "failed" for c in checks):
+        out.print("[red]not verified[/]")
+    else:
+        out.print("[red]not verified[/]: nothing to check it against", highlight=False)
+    raise typer.Exit(code)
+
+
+admin_app = typer.Typer(help="Operator tasks.", no_args_is_help=True)
+app.add_typer(admin_app, name="admin")
+register_admin(admin_app)  # tenants, keys, credits
+
+
+@admin_app.command("c2pa-dev-cert")
+def c2pa_dev_cert(
+    directory: Annotated[Path, typer.Argument(help="Folder for root.pem, signer.pem, signer.key.")],
+    days: Annotated[int, typer.Option(min=1, help="Validity of the signing certificate.")] = 365,
+    force: Annotated[bool, typer.Option(help="Replace a chain already there.")] = False,
+) -> None:
+    """Make a local test CA chain for C2PA signing (development only).
+
+    Production uses a certificate from a real CA with the documentSigning or
+    emailProtection extended key usage.
+    """
+    from gateway.c2pa import make_dev_cert
+
+    existing = [p for p in ("signer.key", "signer.pem", "root.pem") if (directory / p).exists()]
+    if existing and not force:
+        raise _fail(f"{directory} already holds {', '.join(existing)}; pass --force to replace")
+    dev = make_dev_cert(directory, days=days)
+    console.print(f"wrote [bold]{dev.cert}[/bold], {dev.key} and {dev.root}", highlight=False)
+    out.print(
+        f"export REELGATE_C2PA_CERT={dev.cert.resolve()}\n"
+        f"export REELGATE_C2PA_KEY={dev.key.resolve()}\n"
+        f"export REELGATE_C2PA_TRUST_ANCHORS={dev.root.resolve()}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        "outputs signed with it read back as Trusted only against this root: "
+        f"reelgate verify FILE.mp4 --trust {dev.root}",
         highlight=False,
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 from sqlmodel import col, select
 
@@ -80,9 +81,7 @@ class EmbeddedExecutor:
 
     # --- JobNotifier -------------------------------------------------------------------
 
-    def job_created(self, job_id: str) -> None:
-        with self._db.session() as s:
-            shot_ids = list(s.exec(select(Shot.id).where(Shot.job_id == job_id)))
+    def job_created(self, job_id: str, shot_ids: Sequence[str]) -> None:
         for shot_id in shot_ids:
             self._spawn(shot_id, job_id)
 
@@ -114,6 +113,18 @@ class EmbeddedExecutor:
         self._job_of[shot_id] = job_id
         task = asyncio.get_running_loop().create_task(self._run_shot(shot_id, job_id))
         self._tasks[shot_id] = task
+        # Not in _run_shot's finally: a task canceled before it first ran never runs
+        # its body, and its entry would stay (drain would spin, the job never finish).
+        task.add_done_callback(lambda done: self._forget(shot_id, done))
+
+    def _forget_finish(self, job_id: str, task: asyncio.Task[None]) -> None:
+        if self._finishing.get(job_id) is task:
+            del self._finishing[job_id]
+
+    def _forget(self, shot_id: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(shot_id) is task:
+            del self._tasks[shot_id]
+            self._job_of.pop(shot_id, None)
 
     async def _run_shot(self, shot_id: str, job_id: str) -> None:
         try:
@@ -145,6 +156,7 @@ class EmbeddedExecutor:
             return  # another shot of this job is still running; it finishes the job
         task = asyncio.get_running_loop().create_task(self._finish(job_id))
         self._finishing[job_id] = task
+        task.add_done_callback(lambda done: self._forget_finish(job_id, done))
 
     async def _finish(self, job_id: str) -> None:
         try:

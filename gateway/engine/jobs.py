@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import logging
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from gateway import ledger, limits
 from gateway.db import Database
 from gateway.engine.outputs import OutputWriter, StoredOutput
+from gateway.engine.shots import TERMINAL_ATTEMPT
 from gateway.media import MediaError
 from gateway.storage import StorageError
-from gateway.tables import Event, Job, Shot, utcnow
+from gateway.tables import Attempt, Event, Job, Shot, utcnow
 
 __all__ = ["JobFinisher", "job_status"]
 
@@ -36,7 +38,10 @@ class JobFinisher:
         self._outputs = outputs
 
     def recover(self) -> None:
-        self._outputs.recover()
+        """Keep the spooled outputs of live attempts (they wait for the store), drop the rest."""
+        with self._db.session() as s:
+            live = s.exec(select(Attempt.id).where(col(Attempt.status).not_in(TERMINAL_ATTEMPT)))
+            self._outputs.recover(keep=set(live))
 
     async def finish(self, job_id: str) -> None:
         with self._db.session() as s:
@@ -83,4 +88,7 @@ class JobFinisher:
         job.updated_at = utcnow()
         s.add(job)
         s.add(Event(job_id=job.id, type=f"job.{status}", data={"final": final is not None}))
+        # Backstop: whatever path ended a shot without settling it, no hold outlives its job.
+        ledger.release_open_holds(s.connection(), job.id, job.updated_at)
+        limits.job_ended(s.connection(), job.id, job.tenant_id, job.key_id)
         s.commit()

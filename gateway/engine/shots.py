@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from adapters.base import (
@@ -30,6 +31,7 @@ from adapters.base import (
     RetryableError,
     Submission,
 )
+from gateway import ledger
 from gateway.catalog import micros
 from gateway.db import Database
 from gateway.engine.outputs import OutputWriter
@@ -106,6 +108,9 @@ class ShotEngine:
         self._submits: dict[str, asyncio.Future[Submission]] = {}
         #: Set to cut a running shot's wait short, by shot id (see :meth:`wake`).
         self._wakes: dict[str, asyncio.Event] = {}
+        #: The rows of shots whose job is in flight at the backend, kept between polls
+        #: by the task that owns them (see :meth:`step`).
+        self._live: dict[str, _Ctx] = {}
 
     async def run(self, shot_id: str) -> None:
         """Advance the shot until it is terminal; :meth:`wake` cuts a wait short."""
@@ -117,6 +122,7 @@ class ShotEngine:
                 woken.clear()
         finally:
             self._wakes.pop(shot_id, None)
+            self._live.pop(shot_id, None)
 
     def wake(self, shot_id: str) -> bool:
         """Take the shot's next step now (a vendor's callback says its job moved).
@@ -131,6 +137,16 @@ class ShotEngine:
         return True
 
     async def step(self, shot_id: str) -> float | None:
+        """One step of the shot; how long to wait before the next, None once terminal.
+
+        While the backend runs the job, the task that owns the shot keeps its rows
+        between polls (every change goes through this engine, which updates them in
+        place), so a poll reads one flag, not three rows: a cancel from another
+        process still shows through ``cancel_requested``.
+        """
+        live = self._live.pop(shot_id, None)
+        if live is not None and not _cancel_requested(self._db, live.job.id):
+            return await self._step(live)
         with self._db.session() as s:
             shot = s.get(Shot, shot_id)
             if shot is None or shot.status in TERMINAL_SHOT:
@@ -153,6 +169,16 @@ class ShotEngine:
             return self._finish_attempt(
                 _Ctx(job, shot, attempt, None), "failed", "fallback", err.code, err.message
             )
+        return await self._step(ctx)
+
+    async def _step(self, ctx: _Ctx) -> float | None:
+        delay = await self._guarded_advance(ctx)
+        if delay is not None and ctx.attempt.status in ("submitted", "running"):
+            self._live[ctx.shot.id] = ctx
+        return delay
+
+    async def _guarded_advance(self, ctx: _Ctx) -> float | None:
+        attempt = ctx.attempt
         try:
             return await self._advance(ctx)
         except BackendJobLost as err:
@@ -188,8 +214,13 @@ class ShotEngine:
             return await self._submit(ctx)
         if status in ("submitted", "running"):
             return await self._poll(ctx)
-        if status == "fetching":  # after a restart: ask again (output URLs also expire)
+        if status == "fetching":
             assert ctx.adapter is not None and ctx.attempt.backend_job_id is not None
+            spooled = self._outputs.spooled(ctx.attempt.id)
+            if spooled is not None:  # the output is here: the backend is not asked again
+                status_now = JobStatus(state="succeeded", cost_usd_micros=spooled.cost_micros)
+                return await self._fetch(ctx, status_now)
+            # Ask again for a fresh status (output URLs expire), then fetch.
             return await self._fetch(ctx, await ctx.adapter.poll(ctx.attempt.backend_job_id))
         raise AssertionError(f"attempt {ctx.attempt.id} in unexpected state {status}")
 
@@ -296,7 +327,13 @@ class ShotEngine:
                 retries=0,
                 shot_progress=status.progress,
             )
-        return status.next_poll_s * self._config.poll_scale
+        scale, hint = self._config.poll_scale, status.next_poll_s
+        if hint == 0:  # a long poll: the backend itself waits for the next change
+            return 0.0
+        # The hint, stretched as a long job ages: every tenth of its age, a minute at most.
+        made = a.created_at
+        age = self._clock.now() - made.replace(tzinfo=made.tzinfo or utcnow().tzinfo).timestamp()
+        return max(hint * scale, min(age / 10, 60.0 * scale))
 
     async def _fetch(self, ctx: _Ctx, status: JobStatus) -> float | None:
         a, job = ctx.attempt, ctx.job
@@ -317,31 +354,72 @@ class ShotEngine:
         if cost is None:
             cost = micros(t.ShotPlan.model_validate(a.plan).estimate_usd)
         chunks = ctx.adapter.download(a.backend_job_id, status)
-        try:
-            stored = await self._outputs.store_shot(job, ctx.shot, a, attempts, chunks, cost)
+
+        def spooled(reason: str) -> None:  # the store is down: the output waits in the spool
+            self._update(
+                ctx,
+                status="fetching",
+                progress=1.0,
+                queue_position=None,
+                shot_progress=1.0,
+                event=("attempt.spooled", {"reason": reason}),
+            )
+
+        try:  # waits out a store outage; only the upload is retried (vendor URLs expire)
+            stored = await self._outputs.store_shot(
+                job, ctx.shot, a, attempts, chunks, cost, on_outage=spooled
+            )
         except MediaError as exc:  # the backend's file is not a readable video
             raise BackendFailure(f"unusable output: {exc}", code="bad_output") from exc
-        except (StorageError, OSError) as exc:  # store down, disk full, wrong bytes: later
+        except (StorageError, OSError) as exc:  # disk full, wrong bytes: fetch again, later
             raise RetryableError(f"storing the output failed: {exc}", code="storage") from exc
         now = utcnow()
         with self._db.session() as s:
-            s.exec(
-                update(Attempt)
-                .where(col(Attempt.id) == a.id)
-                .values(status="succeeded", cost_micros=cost, updated_at=now)
+            # Success and its capture commit together; the shot moves only from a live
+            # state, and the ledger's UNIQUE (shot_id, kind) refuses a second capture.
+            conn = s.connection()
+            charge = ledger.shot_charge(
+                ctx.shot.plan, a.model, status.cost_usd_micros, cost, job.markup_bps
             )
-            s.exec(
+            won = conn.execute(
                 update(Shot)
-                .where(col(Shot.id) == ctx.shot.id)
+                .where(col(Shot.id) == ctx.shot.id, col(Shot.status).not_in(TERMINAL_SHOT))
                 .values(
                     status="succeeded",
                     progress=1.0,
                     updated_at=now,
                     output_key=stored.key,
                     output=stored.info,
-                    cost_micros=cost,
+                    cost_micros=charge,
                     model=a.model,
                 )
+            )
+            try:
+                settled = won.rowcount == 1 and ledger.settle_shot(
+                    conn,
+                    ctx.shot,
+                    charge=charge,
+                    attempt_id=a.id,
+                    model=a.model,
+                    key_id=job.key_id,
+                    now=now,
+                )
+            except IntegrityError:
+                settled = False
+            if not settled:  # canceled meanwhile, or already settled elsewhere
+                log.warning("shot %s was already settled; not charging it again", ctx.shot.id)
+                s.rollback()
+                return None
+            if settled.captured != charge:  # capped at the hold
+                conn.execute(
+                    update(Shot)
+                    .where(col(Shot.id) == ctx.shot.id)
+                    .values(cost_micros=settled.captured)
+                )
+            s.exec(
+                update(Attempt)
+                .where(col(Attempt.id) == a.id)
+                .values(status="succeeded", cost_micros=cost, updated_at=now)
             )
             s.add(
                 Event(
@@ -389,6 +467,7 @@ class ShotEngine:
     ) -> float | None:
         """End this attempt and open the next one (same or next candidate), or fail the shot."""
         a = ctx.attempt
+        a.status = state  # the in-memory row stays true: a finished attempt is never polled
         with self._db.session() as s:
             attempt = s.get(Attempt, a.id)
             shot = s.get(Shot, ctx.shot.id)
@@ -409,6 +488,7 @@ class ShotEngine:
             if next_candidate is not None:
                 # Committed together with the finished attempt: no crash window between them.
                 return 0.0 if self._new_attempt(s, job, shot, next_candidate) else None
+            live = shot.status not in TERMINAL_SHOT
             shot.status, shot.error_code, shot.error_message = "failed", code, message
             shot.updated_at = utcnow()
             s.add(shot)
@@ -420,6 +500,16 @@ class ShotEngine:
                     data={"code": code, "message": message},
                 )
             )
+            if live:  # the failure releases the shot's hold, in the same transaction
+                ledger.settle_shot(
+                    s.connection(),
+                    shot,
+                    charge=None,
+                    attempt_id=attempt.id,
+                    model=attempt.model,
+                    key_id=job.key_id,
+                    now=shot.updated_at,
+                )
             s.commit()
         return None
 
@@ -531,6 +621,8 @@ class ShotEngine:
         with self._db.session() as s:
             shot = s.get(Shot, shot_id)
             assert shot is not None
+            if shot.status in TERMINAL_SHOT:  # it finished while its backend was canceled
+                return
             if attempt is not None:
                 row = s.get(Attempt, attempt.id)
                 assert row is not None
@@ -539,6 +631,15 @@ class ShotEngine:
             shot.status, shot.updated_at = "canceled", utcnow()
             s.add(shot)
             s.add(Event(job_id=shot.job_id, shot_id=shot.id, type="shot.canceled", data={}))
+            ledger.settle_shot(  # the cancel releases the shot's hold, in the same transaction
+                s.connection(),
+                shot,
+                charge=None,
+                attempt_id=attempt.id if attempt else None,
+                model=shot.model,
+                key_id=None,
+                now=shot.updated_at,
+            )
             s.commit()
 
     def _adapter_or_none(self, name: str) -> Adapter | None:
@@ -601,6 +702,11 @@ async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
     finally:
         for task in tasks:
             task.cancel()
+
+
+def _cancel_requested(db: Database, job_id: str) -> bool:
+    with db.session() as s:
+        return bool(s.exec(select(Job.cancel_requested).where(Job.id == job_id)).first())
 
 
 def _latest_attempt(s: Session, shot_id: str) -> Attempt | None:

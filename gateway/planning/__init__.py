@@ -8,7 +8,7 @@
 from .errors import PlanningError
 from .normalize import DEFAULTS, Normalized, dimensions, normalize
 from .planner import BackendStatus, CandidatePlan, plan_for_candidate, plan_job, plan_shot
-from .quote import estimate_micros
+from .quote import estimate_micros, hold_micros
 from .request import Needs, ShotRequest, shot_request
 from .routing import RoutingTable, load_routing, parse_routing
 
@@ -23,6 +23,7 @@ __all__ = [
     "ShotRequest",
     "dimensions",
     "estimate_micros",
+    "hold_micros",
     "load_routing",
     "normalize",
     "parse_routing",

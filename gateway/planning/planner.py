@@ -29,7 +29,7 @@ from reelgate.types import (
 
 from .errors import PlanningError
 from .normalize import normalize
-from .quote import estimate_micros
+from .quote import estimate_micros, hold_micros
 from .request import Needs, ShotRequest, shot_request
 from .routing import RoutingTable
 
@@ -72,7 +72,7 @@ def _model_lint(
     return out
 
 
-def _evaluate(req: ShotRequest, entry: CatalogEntry) -> CandidatePlan:
+def _evaluate(req: ShotRequest, entry: CatalogEntry, markup_bps: int = 0) -> CandidatePlan:
     caps = entry.capabilities
     compiled = compile_prompt(
         req.prompt,
@@ -86,7 +86,7 @@ def _evaluate(req: ShotRequest, entry: CatalogEntry) -> CandidatePlan:
     lint += _model_lint(req, entry, compiled, fitted.params.audio)
     if compiled.negative and not caps.negative_prompt:
         compiled = replace(compiled, negative=None)
-    cost = estimate_micros(entry, fitted.params)
+    cost = estimate_micros(entry, fitted.params, markup_bps)
     return CandidatePlan(
         entry, compiled, lint, fitted.params, fitted.adjustments, cost, fitted.problems
     )
@@ -145,13 +145,14 @@ def _consider(
     order: int,
     catalog: Catalog,
     status: BackendStatus,
+    markup_bps: int = 0,
 ) -> _Option | _Skip:
     entry = catalog.get(model_id)
     if entry is None:
         return _Skip(model_id, "unknown_model", "not in the catalog")
     if (reason := status(entry)) is not None:
         return _Skip(model_id, "model_not_configured", reason)
-    plan = _evaluate(req, entry)
+    plan = _evaluate(req, entry, markup_bps)
     if plan.problems:
         reason = "; ".join(p.message for p in plan.problems)
         return _Skip(model_id, "unsupported_value", reason, plan.problems)
@@ -214,15 +215,23 @@ def _candidates(req: ShotRequest, catalog: Catalog, routing: RoutingTable) -> tu
 
 
 def plan_shot(
-    req: ShotRequest, *, catalog: Catalog, routing: RoutingTable, backend_status: BackendStatus
+    req: ShotRequest,
+    *,
+    catalog: Catalog,
+    routing: RoutingTable,
+    backend_status: BackendStatus,
+    markup_bps: int = 0,
 ) -> ShotPlan:
-    """The plan for one shot: the ranked route and the request for its first model."""
+    """The plan for one shot: the ranked route and the request for its first model.
+
+    Prices are the tenant's: the catalog's with ``markup_bps`` (+2000: +20%).
+    """
     _check_request(req)
     needs = Needs.of(req)
     options: list[_Option] = []
     skips: list[_Skip] = []
     for order, model_id in enumerate(_candidates(req, catalog, routing)):
-        found = _consider(req, needs, model_id, order, catalog, backend_status)
+        found = _consider(req, needs, model_id, order, catalog, backend_status, markup_bps)
         if isinstance(found, _Option):
             options.append(found)
         else:
@@ -235,6 +244,7 @@ def plan_shot(
             model=o.plan.entry.id,
             status="fallback" if n else "selected",
             reason=f"lacks {', '.join(o.lacks)}" if o.lacks else None,
+            estimate_usd=o.plan.estimate_usd,
         )
         for n, o in enumerate(ranked)
     ]
@@ -266,14 +276,27 @@ def _memo(status: BackendStatus) -> BackendStatus:
 
 
 def plan_job(
-    job: JobCreate, *, catalog: Catalog, routing: RoutingTable, backend_status: BackendStatus
+    job: JobCreate,
+    *,
+    catalog: Catalog,
+    routing: RoutingTable,
+    backend_status: BackendStatus,
+    markup_bps: int = 0,
 ) -> Quote:
     """Plan every shot of ``job``; one :class:`PlanningError` lists every shot's problems."""
     status, plans, errors = _memo(backend_status), [], []
     for index in range(len(job.shots)):
         try:
             req = shot_request(job, index)
-            plans.append(plan_shot(req, catalog=catalog, routing=routing, backend_status=status))
+            plans.append(
+                plan_shot(
+                    req,
+                    catalog=catalog,
+                    routing=routing,
+                    backend_status=status,
+                    markup_bps=markup_bps,
+                )
+            )
         except PlanningError as e:
             errors.append(e)
     if len(errors) == 1:
@@ -290,4 +313,5 @@ def plan_job(
         for m in unconfirmed
     ]
     total = sum(micros(p.estimate_usd) for p in plans)
-    return Quote(shots=plans, total_usd=usd(total), warnings=warnings)
+    hold = sum(hold_micros(p) for p in plans)
+    return Quote(shots=plans, total_usd=usd(total), hold_usd=usd(hold), warnings=warnings)

@@ -10,6 +10,9 @@ is refused before it reaches the database.
 Replicate signs with Standard Webhooks: ``webhook-signature`` carries ``v1,<base64
 HMAC-SHA256>`` entries over ``{webhook-id}.{webhook-timestamp}.{body}``, keyed with
 the base64 part of a ``whsec_...`` secret; timestamps older than 5 minutes are refused.
+fal signs every webhook with Ed25519 under keys from its JWKS (``gateway.services.
+fal_webhooks``); when that key set cannot be fetched a fal callback is answered 503,
+which fal retries and polling covers meanwhile.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from sqlmodel import select
 
 from gateway.db import Database
 from gateway.services.errors import ServiceError
+from gateway.services.fal_webhooks import FalWebhooks, KeysUnavailable
 from gateway.tables import Attempt
 
 __all__ = ["CallbackService", "verify_standard_webhook"]
@@ -60,18 +64,21 @@ class CallbackService:
         db: Database,
         wake: Callable[[str], bool] | None,
         secrets: Mapping[str, str],
+        *,
+        fal: FalWebhooks | None = None,
     ) -> None:
         self._db = db
         self._wake = wake
         #: vendor -> webhook signing secret (vendors without one are not verified)
         self._secrets = secrets
+        #: fal's key set; None: fal's callbacks are not verified
+        self._fal = fal
 
     async def receive(
         self, vendor: str, attempt_id: str, headers: Mapping[str, str], body: bytes
     ) -> bool:
         """True when a running shot was woken; False for a no-op (finished, not here)."""
-        secret = self._secrets.get(vendor)
-        if secret is not None and not verify_standard_webhook(secret, headers, body):
+        if not await self._verified(vendor, headers, body):
             raise ServiceError(401, "bad_signature", f"The {vendor} webhook signature is invalid.")
         row = await self._db.run(self._attempt, attempt_id)
         if row is None or row[0] != vendor:
@@ -80,6 +87,21 @@ class CallbackService:
         if status in _DONE or self._wake is None:
             return False
         return self._wake(shot_id)
+
+    async def _verified(self, vendor: str, headers: Mapping[str, str], body: bytes) -> bool:
+        if vendor == "fal" and self._fal is not None:
+            try:
+                return await self._fal.verify(headers, body)
+            except KeysUnavailable as exc:
+                raise ServiceError(
+                    503,
+                    "keys_unavailable",
+                    f"fal's webhook signing keys could not be fetched ({exc}); the call "
+                    "cannot be verified now. The job is still polled.",
+                    headers={"Retry-After": "60"},
+                ) from None
+        secret = self._secrets.get(vendor)
+        return secret is None or verify_standard_webhook(secret, headers, body)
 
     def _attempt(self, attempt_id: str) -> tuple[str, str, str] | None:
         with self._db.session() as s:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from reelgate.types import ProblemField
 
 __all__ = ["ServiceError"]
@@ -18,6 +20,7 @@ class ServiceError(Exception):
         *,
         errors: list[ProblemField] | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -25,3 +28,5 @@ class ServiceError(Exception):
         self.detail = detail
         self.errors = errors or []
         self.headers = headers or {}
+        #: Problem extension members (``shortfall_usd``, ...).
+        self.extra = extra or {}

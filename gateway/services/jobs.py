@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from gateway.catalog import micros
+from gateway import ledger, limits
+from gateway.catalog import micros, usd
 from gateway.db import Database
 from gateway.ids import new_id
+from gateway.planning import hold_micros
+from gateway.services.auth import Principal
 from gateway.services.errors import ServiceError
 from gateway.services.views import job_view, new_job_view
 from gateway.tables import Attempt, Event, Job, Shot, utcnow
@@ -33,7 +36,7 @@ _INSERT_EVENT = insert(Event).inline()
 class JobNotifier(Protocol):
     """The executor, as the job service sees it."""
 
-    def job_created(self, job_id: str) -> None: ...
+    def job_created(self, job_id: str, shot_ids: Sequence[str]) -> None: ...
 
     async def cancel_job(self, job_id: str) -> None: ...
 
@@ -67,7 +70,7 @@ def _replay(s: Session, tenant_id: str, key: str, digest: str) -> t.Job | None:
 
 
 def _new_rows(
-    tenant_id: str,
+    principal: Principal,
     body: t.JobCreate,
     quote: t.Quote,
     digest: str,
@@ -80,6 +83,7 @@ def _new_rows(
     """
     now = utcnow()
     job_id = new_id("job")
+    tenant_id = principal.tenant_id
     job = {
         "id": job_id,
         "tenant_id": tenant_id,
@@ -88,6 +92,9 @@ def _new_rows(
         "idempotency_key": idempotency_key,
         "assemble": body.assemble,
         "estimate_micros": micros(quote.total_usd),
+        "key_id": principal.key_id,
+        "markup_bps": principal.markup_bps or None,
+        "counted": principal.metered or None,
         "created_at": now,
         "updated_at": now,
     }
@@ -111,25 +118,89 @@ def _new_rows(
     return job, shots
 
 
-def _insert(s: Session, job: dict[str, Any], shots: list[dict[str, Any]]) -> None:
-    """Job, shots and the ``job.created`` event in one transaction, as Core INSERTs.
+def _insert(
+    s: Session,
+    job: dict[str, Any],
+    shots: list[dict[str, Any]],
+    holds: list[tuple[str, str, int]] | None,
+    principal: Principal,
+) -> limits.Refusal | None:
+    """Job, shots, the ``job.created`` event and, for a metered tenant, the shots' holds
+    and its limits' counters, in one transaction, as Core INSERTs; None: committed.
 
     The ORM unit of work (state tracking, flush ordering, RETURNING) cost more than the
-    statements themselves on this hot path, and nothing is read back.
+    statements themselves on this hot path, and nothing is read back. The holds come
+    last: they lock the tenant's row, which is then held only until the commit.
     """
     conn = s.connection()
     conn.execute(_INSERT_JOB, [job])
     conn.execute(_INSERT_SHOT, shots)
     event = {"job_id": job["id"], "type": "job.created", "data": {"shots": len(shots)}}
     conn.execute(_INSERT_EVENT, [{**event, "created_at": job["created_at"]}])
+    if holds is not None:
+        refused = ledger.take_holds(
+            conn,
+            job["tenant_id"],
+            job["id"],
+            principal.key_id,
+            holds,
+            job["created_at"],
+            key_counted=principal.key_counted,
+        )
+        if refused is not None:
+            s.rollback()
+            return refused
     s.commit()
+    return None
+
+
+#: What a 429 ``too_many_jobs`` asks a client to wait: jobs run for seconds to minutes.
+JOBS_RETRY_AFTER_S = 5
+
+
+def _refused(why: limits.Refusal) -> ServiceError:
+    needed = usd(why.needed)
+    whose = "this tenant's" if why.scope == "tenant" else "this API key's"
+    if why.kind == "credits":
+        shortfall, balance = usd(why.needed - why.limit), usd(why.limit)
+        return ServiceError(
+            402,
+            "insufficient_credits",
+            f"This job reserves {needed} USD (per shot, the dearest model on its route) "
+            f"and the balance is {balance} USD: add {shortfall} USD of credits, shorten "
+            "the job, or pin each shot's `model` to hold only its estimate.",
+            extra={"shortfall_usd": shortfall, "balance_usd": balance},
+        )
+    if why.kind == "budget":
+        budget, spent = usd(why.limit), usd(why.used)
+        return ServiceError(
+            402,
+            "monthly_budget_exceeded",
+            f"This job reserves {needed} USD and {whose} monthly budget of {budget} USD "
+            f"has {spent} USD spent or held this month ({usd(why.limit - why.used)} USD "
+            "left): raise the budget, shorten the job, or wait for next month.",
+            extra={
+                "limit_scope": why.scope,
+                "monthly_budget_usd": budget,
+                "month_spent_usd": spent,
+                "needed_usd": needed,
+            },
+        )
+    return ServiceError(
+        429,
+        "too_many_jobs",
+        f"{why.used} jobs are running and {whose} limit is {why.limit} at once: "
+        "retry when one has finished.",
+        headers={"Retry-After": str(JOBS_RETRY_AFTER_S)},
+        extra={"limit_scope": why.scope, "max_concurrent_jobs": why.limit},
+    )
 
 
 class JobService:
     def __init__(
         self,
         db: Database,
-        plan: Callable[[t.JobCreate], t.Quote],
+        plan: Callable[[t.JobCreate, int], t.Quote],
         notifier: JobNotifier | None,
     ) -> None:
         self._db = db
@@ -139,16 +210,22 @@ class JobService:
     # --- create ------------------------------------------------------------------
 
     async def create(
-        self, tenant_id: str, body: t.JobCreate, idempotency_key: str | None = None
+        self, principal: Principal, body: t.JobCreate, idempotency_key: str | None = None
     ) -> tuple[t.Job, bool]:
-        """Return the job and whether it was replayed from an earlier identical request."""
-        job, replayed = await self._db.run(self._create, tenant_id, body, idempotency_key)
+        """Return the job and whether it was replayed from an earlier identical request.
+
+        A prepaid tenant's job holds its cost in the transaction that creates it (402
+        ``insufficient_credits`` with the shortfall when the balance is short).
+        """
+        job, replayed = await self._db.run(self._create, principal, body, idempotency_key)
         if not replayed and self._notifier is not None:
-            self._notifier.job_created(job.id)  # on the event loop: it starts tasks
+            # On the event loop: it starts tasks. The ids come from the rows just
+            # written, so no read stands between the commit and the first submit.
+            self._notifier.job_created(job.id, [shot.id for shot in job.shots])
         return job, replayed
 
     def _create(
-        self, tenant_id: str, body: t.JobCreate, idempotency_key: str | None
+        self, principal: Principal, body: t.JobCreate, idempotency_key: str | None
     ) -> tuple[t.Job, bool]:
         """Plan and persist; blocking (``create`` runs it through ``Database.run``).
 
@@ -156,15 +233,24 @@ class JobService:
         one pre-ping); the answer is built from the rows just written, not read back.
         """
         digest = request_digest(body)
+        tenant_id = principal.tenant_id
         with self._db.session() as s:
             if idempotency_key is not None:
                 replay = _replay(s, tenant_id, idempotency_key, digest)
                 if replay is not None:
                     return replay, True
-            quote = self._plan(body)
-            job, shots = _new_rows(tenant_id, body, quote, digest, idempotency_key)
+            quote = self._plan(body, principal.markup_bps)
+            job, shots = _new_rows(principal, body, quote, digest, idempotency_key)
+            holds = (
+                [
+                    (row["id"], row["model"], hold_micros(plan))
+                    for row, plan in zip(shots, quote.shots, strict=True)
+                ]
+                if principal.metered
+                else None
+            )
             try:
-                _insert(s, job, shots)
+                refused = _insert(s, job, shots, holds, principal)
             except IntegrityError:
                 # A concurrent request with the same key won the race: answer with its job.
                 s.rollback()
@@ -174,6 +260,8 @@ class JobService:
                 if replay is None:
                     raise
                 return replay, True
+        if refused is not None:
+            raise _refused(refused)
         return new_job_view(job, shots, body.shots, quote.shots), False
 
     # --- read ---------------------------------------------------------------------
@@ -236,4 +324,7 @@ class JobService:
             job.status, job.updated_at = "canceled", now
             s.add(job)
             s.add(Event(job_id=job_id, type="job.canceled", data={"final": False}))
+            s.flush()
+            ledger.release_open_holds(s.connection(), job_id, now)
+            limits.job_ended(s.connection(), job_id, job.tenant_id, job.key_id)
             s.commit()

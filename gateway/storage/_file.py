@@ -4,6 +4,8 @@ A put streams into a hidden temp file next to its destination, hashing as it goe
 then fsyncs and renames it into place, so a reader or a crash never sees half an
 object. The sidecar records the inode it describes; if a crash lands between the two
 renames the sidecar no longer matches and :meth:`FileStore.head` rehashes the file.
+A whole-file read is hashed and checked against the sidecar before its last chunk is
+handed over, so bytes changed in place (bit rot, a stray write) are caught.
 All file I/O runs in worker threads, one hop per chunk batch.
 """
 
@@ -21,8 +23,14 @@ from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ._base import DEFAULT_CONTENT_TYPE, InvalidKey, InvalidRange, ObjectNotFound, StoredObject
-from ._keys import SIDECAR_SUFFIX, validate_key
+from ._base import (
+    DEFAULT_CONTENT_TYPE,
+    ChecksumMismatch,
+    InvalidRange,
+    ObjectNotFound,
+    StoredObject,
+)
+from ._keys import SIDECAR_SUFFIX, validate_key, validate_metadata, validate_prefix
 
 __all__ = ["FileStore"]
 
@@ -51,6 +59,7 @@ class FileStore:
         metadata: Mapping[str, str] | None = None,
     ) -> StoredObject:
         path = self._path(key)
+        meta = validate_metadata(metadata)
         pending = await asyncio.to_thread(_Pending, path)
         try:
             buffer = bytearray()
@@ -61,7 +70,7 @@ class FileStore:
                     await asyncio.to_thread(pending.write, batch)
             if buffer:
                 await asyncio.to_thread(pending.write, buffer)
-            return await asyncio.to_thread(pending.commit, key, content_type, dict(metadata or {}))
+            return await asyncio.to_thread(pending.commit, key, content_type, meta)
         except BaseException:
             pending.abort()
             raise
@@ -75,7 +84,7 @@ class FileStore:
         metadata: Mapping[str, str] | None = None,
     ) -> StoredObject:
         return await asyncio.to_thread(
-            self._put_bytes, key, data, content_type, dict(metadata or {})
+            self._put_bytes, key, data, content_type, validate_metadata(metadata)
         )
 
     def _put_bytes(
@@ -101,7 +110,7 @@ class FileStore:
     ) -> StoredObject:
         """Move ``path`` into the store (a rename: no copy, no rehash when ``sha256`` is
         given); across filesystems, copy it like :meth:`put_stream`."""
-        meta = dict(metadata or {})
+        meta = validate_metadata(metadata)
         try:
             return await asyncio.to_thread(
                 self._move_in, key, Path(path), sha256, content_type, meta
@@ -149,16 +158,26 @@ class FileStore:
         self, key: str, *, start: int | None = None, end: int | None = None
     ) -> AsyncIterator[builtins.bytes]:
         path = self._path(key)
-        file = await asyncio.to_thread(_open_object, path, key)
+        whole = start is None and end is None
+        file, expected = await asyncio.to_thread(_open_object, path, key, whole)
         try:
             first, last = _resolve_range(start, end, os.fstat(file.fileno()).st_size)
-            await asyncio.to_thread(file.seek, first)
+            if first:
+                await asyncio.to_thread(file.seek, first)
+            digest = hashlib.sha256() if expected else None
             remaining = last - first + 1
             while remaining > 0:
-                data = await asyncio.to_thread(file.read, min(self._chunk, remaining))
+                data = await asyncio.to_thread(
+                    _read_hashed, file, min(self._chunk, remaining), digest
+                )
                 if not data:
                     break
                 remaining -= len(data)
+                if remaining == 0 and digest is not None and digest.hexdigest() != expected:
+                    raise ChecksumMismatch(
+                        f"object {key!r} was changed on disk: it hashes to {digest.hexdigest()}, "
+                        f"its recorded sha256 is {expected}"
+                    )
                 yield data
         finally:
             file.close()
@@ -193,7 +212,9 @@ class FileStore:
         path = self._path(key)
         return path if path.is_file() else None
 
-    async def signed_url(self, key: str, expires_s: int) -> str | None:
+    async def signed_url(
+        self, key: str, expires_s: int, *, filename: str | None = None
+    ) -> str | None:
         validate_key(key)
         return None
 
@@ -221,8 +242,7 @@ class FileStore:
         return removed
 
     def _list(self, prefix: str) -> builtins.list[str]:
-        if "\\" in prefix or prefix.startswith("/") or ".." in prefix.split("/"):
-            raise InvalidKey(f"invalid key prefix {prefix!r}")
+        validate_prefix(prefix)
         base = self.root / prefix.rpartition("/")[0]
         keys = []
         for dirpath, dirnames, filenames in os.walk(base):
@@ -311,12 +331,27 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
-def _open_object(path: Path, key: str) -> BinaryIO:
+def _open_object(path: Path, key: str, whole: bool) -> tuple[BinaryIO, str | None]:
+    """The open file, and for a whole read the sha256 its sidecar records for this inode."""
     try:
         file = open(path, "rb")  # noqa: SIM115 - closed by the caller
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise ObjectNotFound(f"no object at key {key!r}") from None
-    return file
+    if not whole:
+        return file, None
+    st = os.fstat(file.fileno())
+    side = _read_sidecar(path)
+    if side.get("ino") != st.st_ino or side.get("bytes") != st.st_size:
+        return file, None  # no sidecar, or one for another inode: nothing recorded to check
+    sha = side.get("sha256")
+    return file, sha if isinstance(sha, str) else None
+
+
+def _read_hashed(file: BinaryIO, size: int, digest: hashlib._Hash | None) -> bytes:
+    data = file.read(size)
+    if digest is not None:
+        digest.update(data)
+    return data
 
 
 def _read_sidecar(path: Path) -> dict[str, Any]:

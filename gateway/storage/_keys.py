@@ -1,8 +1,12 @@
-"""Object keys: validation (keys become file paths) and the layout of reelgate's objects."""
+"""Object keys and metadata: validation (keys become file paths and S3 keys, metadata
+becomes HTTP headers) and the layout of reelgate's objects."""
 
 from __future__ import annotations
 
-from ._base import InvalidKey
+import re
+from collections.abc import Mapping
+
+from ._base import InvalidKey, InvalidMetadata
 
 __all__ = [
     "final_output_key",
@@ -10,10 +14,18 @@ __all__ = [
     "shot_output_key",
     "shot_provenance_key",
     "validate_key",
+    "validate_metadata",
+    "validate_prefix",
 ]
 
 MAX_KEY_LENGTH = 1024
 SIDECAR_SUFFIX = ".meta.json"
+#: The metadata name a store records an object's SHA-256 under (``x-amz-meta-sha256``).
+HASH_METADATA = "sha256"
+#: S3 allows 2 KB of user metadata (names + values); the store's own hash takes the rest.
+MAX_METADATA_BYTES = 1900
+_METADATA_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
+_METADATA_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?")
 
 
 def validate_key(key: str) -> str:
@@ -49,6 +61,41 @@ def _key_problem(key: str) -> str | None:
     if len(key) > 1 and key[1] == ":":
         return "drive letters are not allowed"
     return None
+
+
+def validate_prefix(prefix: str) -> str:
+    """A ``list`` prefix: like a key, but may be empty, partial, or end with ``/``."""
+    if "\\" in prefix or prefix.startswith("/") or ".." in prefix.split("/"):
+        raise InvalidKey(f"invalid key prefix {prefix!r}")
+    return prefix
+
+
+def validate_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    """A copy of ``metadata`` if every store can keep it unchanged, else :class:`InvalidMetadata`.
+
+    S3 sends metadata as ``x-amz-meta-<name>`` headers: names are lowercased on the way,
+    values are trimmed and must be ASCII, and all of it must fit in 2 KB. Holding every
+    store to those rules keeps a metadata round trip identical on each of them.
+    """
+    out = dict(metadata or {})
+    for name, value in out.items():
+        if not isinstance(name, str) or not _METADATA_NAME.fullmatch(name):
+            raise InvalidMetadata(
+                f"metadata name {name!r}: use 1-128 lowercase letters, digits, '.', '_' or '-'"
+            )
+        if name == HASH_METADATA:
+            raise InvalidMetadata(f"metadata name {name!r} is reserved for the store's own hash")
+        if not isinstance(value, str) or not _METADATA_VALUE.fullmatch(value):
+            raise InvalidMetadata(
+                f"metadata {name!r}: the value must be printable ASCII without leading or "
+                f"trailing spaces, got {value!r}"
+            )
+    size = sum(len(k) + len(v) for k, v in out.items())
+    if size > MAX_METADATA_BYTES:
+        raise InvalidMetadata(
+            f"metadata takes {size} bytes (names + values); at most {MAX_METADATA_BYTES} fit"
+        )
+    return out
 
 
 def _segment(value: str | int, what: str) -> str:

@@ -8,14 +8,17 @@ from urllib.request import url2pathname
 
 from ._base import ObjectStore, StorageConfigError
 from ._file import FileStore
+from ._s3 import s3_store_from_url
 
 __all__ = ["open_store"]
 
 
 def open_store(url: str, *, data_dir: Path) -> ObjectStore:
-    """Open ``file:///abs``, ``file://rel`` (under ``data_dir``), a plain path, or fail clearly.
+    """Open ``file:///abs``, ``file://rel`` (under ``data_dir``), a plain path,
+    ``s3://bucket/prefix?options`` (see :func:`~gateway.storage._s3.s3_store_from_url`),
+    or fail clearly.
 
-    Nothing is created on disk until the first put.
+    Nothing is created on disk and nothing is sent to S3 until the first call.
     """
     text = url.strip()
     if not text:
@@ -23,18 +26,14 @@ def open_store(url: str, *, data_dir: Path) -> ObjectStore:
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
     if scheme == "s3":
-        raise StorageConfigError(
-            f"cannot open {url!r}: S3 storage is not available in this version of reelgate yet; "
-            "it will ship with the 's3' extra (pip install 'reelgate[s3]'). "
-            "For now set REELGATE_STORAGE_URL to a file:// URL or a folder path."
-        )
+        return s3_store_from_url(text)
     if scheme == "file":
         return FileStore(_under(data_dir, _file_url_path(parts.netloc, parts.path)))
     if not scheme or len(scheme) == 1:  # a plain path, or a Windows drive letter
         return FileStore(_under(data_dir, Path(text)))
     raise StorageConfigError(
         f"unsupported storage URL {url!r}: use file:///absolute/path, file://relative/path, "
-        "or a folder path"
+        "a folder path, or s3://bucket/prefix"
     )
 
 

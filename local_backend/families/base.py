@@ -136,6 +136,10 @@ class Task(Protocol):
         """Write the video to ``out``, calling ``on_step(k)`` after step k of total."""
         ...
 
+    def idle(self, device: str) -> None:
+        """Called after ``run`` when no other job waits: set up what the next one needs."""
+        ...
+
 
 class Model(Protocol):
     info: ModelInfo

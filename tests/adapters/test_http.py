@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import time
+from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
 
 import httpx
 import pytest
 
-from adapters._http import retry_after, stream_output, transport_error
+from adapters._http import VendorTransport, retry_after, stream_output, transport_error
 from adapters.base import AdapterError, BackendFailure, RetryableError
 
 
@@ -95,3 +97,52 @@ async def test_a_dropped_download_is_retryable() -> None:
     with pytest.raises(RetryableError) as info:
         await _collect(client, "/x")
     assert info.value.code == "unreachable" and info.value.outcome_unknown
+
+
+def streamed() -> httpx.Response:
+    """A response whose body is still to be read, as a real connection's is."""
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"{}"
+
+    return httpx.Response(200, content=body())
+
+
+async def test_vendor_transport_holds_a_lane_per_open_response() -> None:
+    """Two lanes: a third request waits until a response is closed, then takes its lane."""
+    served: list[str] = []
+
+    def lane(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+        assert limits.max_connections == 1
+        return httpx.MockTransport(lambda r: served.append(r.url.path) or streamed())
+
+    client = httpx.AsyncClient(
+        transport=VendorTransport(httpx.Limits(max_connections=2), lane=lane)
+    )
+    async with client:
+        first = await client.send(client.build_request("GET", "http://v/1"), stream=True)
+        second = await client.send(client.build_request("GET", "http://v/2"), stream=True)
+        third = asyncio.ensure_future(client.get("http://v/3"))
+        await asyncio.sleep(0.01)
+        assert served == ["/1", "/2"] and not third.done()
+        await first.aclose()
+        assert (await third).status_code == 200 and served == ["/1", "/2", "/3"]
+        await second.aclose()
+        assert (await client.get("http://v/4")).status_code == 200  # every lane came back
+
+
+async def test_vendor_transport_bounds_the_wait_by_the_pool_timeout() -> None:
+    transport = VendorTransport(
+        httpx.Limits(max_connections=1),
+        lane=lambda _: httpx.MockTransport(lambda r: streamed()),
+    )
+    async with httpx.AsyncClient(
+        transport=transport, timeout=httpx.Timeout(5, pool=0.05)
+    ) as client:
+        held = await client.send(client.build_request("GET", "http://v/1"), stream=True)
+        with pytest.raises(httpx.PoolTimeout):
+            await client.get("http://v/2")
+        await held.aclose()
+        assert (
+            await client.get("http://v/3")
+        ).status_code == 200  # the timed-out wait left no debt

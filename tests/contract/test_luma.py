@@ -1,4 +1,5 @@
-"""LumaAdapter against scripted answers shaped as Luma documents them.
+"""LumaAdapter beyond the shared contract (``test_contract.py``, ``vendor_cases/luma.py``):
+frames as URLs or inline data, failure codes, refreshed output links, the base URL.
 
 Shapes: lumalabs/luma-agents-python 0.3.0 (``types/generation.py``, the create params),
 docs.agents.lumalabs.ai (error handling, rate limits) and, for the legacy Dream Machine
@@ -7,93 +8,25 @@ API, lumalabs/lumaai-python (``types/generation.py``, ``resources/generations/vi
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-
-from adapters.base import (
-    Adapter,
-    AdapterError,
-    BackendFailure,
-    BackendJobLost,
-    GenerationRequest,
-    InvalidInput,
-    JobStatus,
-    RateLimited,
-    RetryableError,
+from vendor_cases.base import Vendor
+from vendor_cases.luma import (
+    AGENTS,
+    GEN,
+    VALIDATION,
+    VIDEO_URL,
+    dream,
+    error,
+    generation,
+    request,
 )
+
+from adapters.base import BackendFailure, BackendJobLost, InvalidInput, JobStatus, RetryableError
 from adapters.luma import LumaAdapter, parse_status, to_dream_machine_payload, to_payload
-
-AGENTS = "https://agents.lumalabs.ai/v1"
-DREAM = "https://api.lumalabs.ai/dream-machine/v1"
-GEN = "5f0c7a43-0f3e-4c5e-9b4a-2d2f4c9a8e11"
-VIDEO_URL = "https://storage.cdn-luma.com/agents/gen/video.mp4?X-Amz-Signature=abc"
-
-
-def request(**overrides: Any) -> GenerationRequest:
-    fields: dict[str, Any] = {
-        "request_id": "att_1",
-        "model": "ray-3.2",
-        "prompt": "A harbour at dawn, the camera pans left",
-        "duration_s": 5,
-        "fps": 24,
-        "width": 1280,
-        "height": 720,
-        "aspect_ratio": "16:9",
-        "resolution": "720p",
-    }
-    return GenerationRequest(**{**fields, **overrides})
-
-
-def generation(state: str, **extra: Any) -> dict[str, Any]:
-    """An Agents API generation."""
-    body = {
-        "id": GEN,
-        "created_at": "2026-06-09T10:00:00Z",
-        "model": "ray-3.2",
-        "type": "video",
-        "state": state,
-        "failure_code": None,
-        "failure_reason": None,
-        "output": None,
-    }
-    return {**body, **extra}
-
-
-def dream(state: str, video: str | None = None, **extra: Any) -> dict[str, Any]:
-    """A Dream Machine generation."""
-    body = {
-        "id": GEN,
-        "generation_type": "video",
-        "state": state,
-        "failure_reason": None,
-        "created_at": "2025-10-22T10:00:00Z",
-        "assets": {"video": video, "image": None, "progress_video": None},
-        "model": "ray-2",
-        "request": {"model": "ray-2", "prompt": "A harbour at dawn"},
-    }
-    return {**body, **extra}
-
-
-class Vendor:
-    """Answers requests in order and records them."""
-
-    def __init__(self, *answers: httpx.Response | Exception) -> None:
-        self.answers = list(answers)
-        self.seen: list[httpx.Request] = []
-
-    def __call__(self, req: httpx.Request) -> httpx.Response:
-        self.seen.append(req)
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    def body(self, index: int = 0) -> Any:
-        return json.loads(self.seen[index].content)
 
 
 @pytest.fixture
@@ -113,33 +46,12 @@ async def make() -> AsyncIterator[Any]:
 # --- Agents API: submit -------------------------------------------------------------------
 
 
-async def test_the_adapter_declares_what_it_can_do(make: Any) -> None:
-    adapter = make(Vendor())
-    assert isinstance(adapter, Adapter)
-    assert (adapter.name, adapter.idempotent_submit, adapter.supports_cancel) == (
-        "luma",
-        False,
-        False,
-    )
-    assert adapter.configured_models() is None and adapter.api == "agents"
-
-
-async def test_submit_text_to_video(make: Any) -> None:
+async def test_the_agents_api_is_the_default_and_gets_the_request_id(make: Any) -> None:
     vendor = Vendor(httpx.Response(201, json=generation("queued")))
-    shot = request(seed=7, negative_prompt="blur", audio=True, callback_url="https://gw/hook")
-    submission = await make(vendor).submit(shot)
-    assert (submission.backend_job_id, submission.poll_after_s) == (GEN, 5.0)
-    (sent,) = vendor.seen
-    assert (sent.method, str(sent.url)) == ("POST", f"{AGENTS}/generations")
-    assert sent.headers["authorization"] == "Bearer luma_key"
-    assert sent.headers["x-request-id"] == "att_1"
-    assert vendor.body() == {  # no seed, negative prompt, audio or webhook in this API
-        "type": "video",
-        "model": "ray-3.2",
-        "prompt": "A harbour at dawn, the camera pans left",
-        "aspect_ratio": "16:9",
-        "video": {"duration": "5s", "resolution": "720p"},
-    }
+    adapter = make(vendor)
+    assert adapter.api == "agents"
+    await adapter.submit(request())
+    assert vendor.seen[0].headers["x-request-id"] == "att_1"  # echoed in Luma's logs
 
 
 async def test_submit_with_first_and_last_frames(make: Any) -> None:
@@ -171,23 +83,6 @@ async def test_an_image_luma_cannot_take_is_invalid_input(make: Any, image: str)
 
 
 # --- Agents API: poll ---------------------------------------------------------------------
-
-
-async def test_poll_through_every_documented_state(make: Any) -> None:
-    done = generation("completed", output=[{"type": "video", "url": VIDEO_URL}])
-    bodies = [generation("queued"), generation("processing"), done]
-    vendor = Vendor(*(httpx.Response(200, json=body) for body in bodies))
-    adapter = make(vendor)
-    seen = [await adapter.poll(GEN) for _ in bodies]
-    assert [(s.state, s.raw_state, s.progress, s.next_poll_s) for s in seen] == [
-        ("queued", "queued", None, 5.0),
-        ("running", "processing", None, 5.0),
-        ("succeeded", "completed", 1.0, 5.0),
-    ]
-    assert seen[-1].output_url == VIDEO_URL and seen[-1].cost_usd_micros is None
-    for sent in vendor.seen:
-        assert (sent.method, str(sent.url)) == ("GET", f"{AGENTS}/generations/{GEN}")
-        assert sent.headers["authorization"] == "Bearer luma_key"
 
 
 def test_the_video_output_is_picked_among_outputs() -> None:
@@ -226,32 +121,11 @@ def test_a_failed_generation_is_data(failure_code: str | None, code: str, klass:
     }
 
 
-async def test_cancel_is_not_offered(make: Any) -> None:
-    vendor = Vendor()
-    with pytest.raises(BackendFailure, match="cannot cancel"):
-        await make(vendor).cancel(GEN)
-    assert vendor.seen == []
-
-
 # --- download -----------------------------------------------------------------------------
-
-
-async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
-    for part in parts:
-        yield part
 
 
 async def fetch(adapter: LumaAdapter, status: JobStatus) -> list[bytes]:
     return [chunk async for chunk in adapter.download(GEN, status)]
-
-
-async def test_download_streams_the_output_without_the_luma_key(make: Any) -> None:
-    vendor = Vendor(httpx.Response(200, content=chunks(b"\0\0\0\x18ftypmp42", b"rest")))
-    done = generation("completed", output=[{"type": "video", "url": VIDEO_URL}])
-    assert await fetch(make(vendor), parse_status(done)) == [b"\0\0\0\x18ftypmp42", b"rest"]
-    (sent,) = vendor.seen
-    assert (sent.method, str(sent.url)) == ("GET", VIDEO_URL)
-    assert "authorization" not in sent.headers
 
 
 async def test_a_link_past_its_hour_is_refreshed_once(make: Any) -> None:
@@ -284,65 +158,6 @@ async def test_a_generation_that_is_not_done_has_nothing_to_download(make: Any) 
 # --- errors -------------------------------------------------------------------------------
 
 
-async def call(adapter: LumaAdapter, op: str) -> Any:
-    if op == "submit":
-        return await adapter.submit(request())
-    if op == "poll":
-        return await adapter.poll(GEN)
-    return await fetch(adapter, JobStatus(state="succeeded", output_url=VIDEO_URL))
-
-
-def error(status: int, detail: Any = "Something went wrong", **headers: str) -> httpx.Response:
-    return httpx.Response(status, json={"detail": detail}, headers=headers)
-
-
-VALIDATION = [{"loc": ["body", "video", "duration"], "msg": "must be 5s or 10s"}]
-NO_URL = generation("completed", output=[])
-
-
-def ok(body: Any) -> httpx.Response:
-    return httpx.Response(200, json=body)
-
-
-RPM = error(429, "Rate limit exceeded", **{"Retry-After": "12"})
-ERRORS = [
-    ("submit", RPM, RateLimited, "rate_limited", 12.0),
-    ("submit", error(429, "Too many concurrent jobs"), RateLimited, "rate_limited", None),
-    ("submit", error(402, "Insufficient balance"), BackendFailure, "insufficient_balance", None),
-    ("submit", error(502), RetryableError, "unavailable", None),
-    ("submit", error(503, **{"Retry-After": "3"}), RetryableError, "unavailable", 3.0),
-    ("poll", httpx.Response(500, text="Internal error"), RetryableError, "unavailable", None),
-    ("submit", error(400, "Invalid aspect_ratio"), InvalidInput, "invalid_input", None),
-    ("submit", error(413, "Image exceeds 50 MB"), InvalidInput, "invalid_input", None),
-    ("submit", error(422, VALIDATION), InvalidInput, "invalid_input", None),
-    ("submit", error(401, "Invalid API key"), BackendFailure, "unauthorized", None),
-    ("submit", error(403, "Client deactivated"), BackendFailure, "unauthorized", None),
-    ("poll", error(404, "Generation not found"), BackendJobLost, "not_found", None),
-    ("submit", error(404), BackendFailure, "http_404", None),
-    ("poll", ok(generation("paused")), BackendFailure, "unknown_state", None),
-    ("poll", ok(generation("dreaming")), BackendFailure, "unknown_state", None),  # a DM word
-    ("poll", ok({"id": GEN}), RetryableError, "malformed", None),
-    ("poll", ok(NO_URL), RetryableError, "malformed", None),
-    ("poll", httpx.Response(200, text="{not json"), RetryableError, "malformed", None),
-    ("submit", httpx.Response(201, json=["a list"]), RetryableError, "malformed", None),
-    ("submit", httpx.Response(201, json={"state": "queued"}), RetryableError, "malformed", None),
-    ("submit", httpx.ConnectError("refused"), RetryableError, "unreachable", None),
-    ("poll", httpx.ReadTimeout("slow"), RetryableError, "timeout", None),
-    ("download", httpx.ReadError("reset"), RetryableError, "unreachable", None),
-    ("download", httpx.Response(503), RetryableError, "unavailable", None),
-]
-
-
-@pytest.mark.parametrize(("op", "answer", "kind", "code", "wait"), ERRORS)
-async def test_errors_are_classified_once(
-    make: Any, op: str, answer: Any, kind: type[AdapterError], code: str, wait: float | None
-) -> None:
-    with pytest.raises(AdapterError) as caught:
-        await call(make(Vendor(answer)), op)
-    assert type(caught.value) is kind
-    assert (caught.value.code, caught.value.retry_after) == (code, wait)
-
-
 async def test_billing_is_not_retried_but_falls_back(make: Any) -> None:
     with pytest.raises(BackendFailure) as caught:
         await make(Vendor(error(402, "Insufficient balance"))).submit(request())
@@ -354,54 +169,7 @@ async def test_a_validation_error_names_the_field(make: Any) -> None:
         await make(Vendor(error(422, VALIDATION))).submit(request())
 
 
-@pytest.mark.parametrize(
-    ("answer", "unknown"),
-    [
-        (httpx.ConnectError("refused"), False),
-        (httpx.ConnectTimeout("slow"), False),
-        (httpx.ReadTimeout("slow"), True),
-        (httpx.RemoteProtocolError("dropped"), True),
-        (httpx.Response(201, text="{truncated"), True),
-        (error(502), False),
-    ],
-)
-async def test_a_submit_that_may_have_landed_says_so(make: Any, answer: Any, unknown: bool) -> None:
-    with pytest.raises(RetryableError) as caught:
-        await make(Vendor(answer)).submit(request())
-    assert caught.value.outcome_unknown is unknown
-
-
 # --- Dream Machine API (legacy) -----------------------------------------------------------
-
-
-async def test_dream_machine_submit(make: Any) -> None:
-    vendor = Vendor(httpx.Response(201, json=dream("queued")))
-    shot = request(
-        model="ray-2",
-        duration_s=9,
-        resolution="4k",
-        aspect_ratio="9:21",
-        image="https://example.com/first.png",
-        last_frame="https://example.com/last.png",
-        callback_url="https://gateway.example/hooks/luma",
-    )
-    adapter = make(vendor, api="dream-machine")
-    assert (await adapter.submit(shot)).backend_job_id == GEN
-    (sent,) = vendor.seen
-    assert (sent.method, str(sent.url)) == ("POST", f"{DREAM}/generations/video")
-    assert sent.headers["authorization"] == "Bearer luma_key"
-    assert vendor.body() == {
-        "model": "ray-2",
-        "prompt": "A harbour at dawn, the camera pans left",
-        "aspect_ratio": "9:21",
-        "duration": "9s",
-        "resolution": "4k",
-        "keyframes": {
-            "frame0": {"type": "image", "url": "https://example.com/first.png"},
-            "frame1": {"type": "image", "url": "https://example.com/last.png"},
-        },
-        "callback_url": "https://gateway.example/hooks/luma",
-    }
 
 
 def test_dream_machine_text_to_video_has_no_keyframes() -> None:
@@ -416,25 +184,6 @@ def test_dream_machine_keyframes_need_urls() -> None:
         "data": "AAAA",
         "media_type": "image/png",
     }
-
-
-async def test_dream_machine_poll_through_every_state_and_download(make: Any) -> None:
-    video = "https://storage.cdn-luma.com/dream_machine/gen/video.mp4"
-    bodies = [dream("queued"), dream("dreaming"), dream("completed", video)]
-    vendor = Vendor(
-        *(httpx.Response(200, json=body) for body in bodies),
-        httpx.Response(200, content=chunks(b"mp4", b"bytes")),
-    )
-    adapter = make(vendor, api="dream-machine")
-    seen = [await adapter.poll(GEN) for _ in bodies]
-    assert [(s.state, s.raw_state) for s in seen] == [
-        ("queued", "queued"),
-        ("running", "dreaming"),
-        ("succeeded", "completed"),
-    ]
-    assert [c async for c in adapter.download(GEN, seen[-1])] == [b"mp4", b"bytes"]
-    assert [str(r.url) for r in vendor.seen] == [f"{DREAM}/generations/{GEN}"] * 3 + [video]
-    assert "authorization" not in vendor.seen[-1].headers
 
 
 def test_dream_machine_failure_and_unknown_states() -> None:

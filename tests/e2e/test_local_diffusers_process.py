@@ -111,7 +111,8 @@ def test_t2v_i2v_through_a_backend_process_warm_and_deterministic(
         assert job.status == "succeeded", [(s.model, s.error_message) for s in job.shots]
         paths = [client.jobs.download(job, tmp_path / f"{i}.mp4", shot=i) for i in range(4)]
     outputs = [s.output for s in job.shots]
-    assert all(o is not None and o.codec == "h264" and o.fps == 16 for o in outputs)
+    facts = [(o.codec, o.fps, o.duration_s) for o in outputs if o is not None]
+    assert facts == [("h264", 16.0, 0.5625)] * 4
     assert [(o.width, o.height) for o in outputs if o] == [(144, 144)] * 2 + [(128, 128)] + [
         (144, 144)
     ]

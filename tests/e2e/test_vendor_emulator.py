@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from e2e_support import free_port
 
 from emulator.app import create_app as create_emulator
@@ -101,3 +102,48 @@ def test_a_storyboard_across_four_vendors(server_factory, emulator_url: str, tmp
         assert record["model"]["id"] == shot.model
         assert hashlib.sha256(path.read_bytes()).hexdigest() == record["output"]["sha256"]
         assert any(j["vendor"] == vendor and j["id"] in job_id for j in emulated.values())
+
+
+def test_fal_callbacks_are_signed_by_the_emulator_and_verified_by_the_gateway(
+    sqlite_server_factory, emulator_url: str
+) -> None:
+    """The emulator signs its fal webhooks with a key pair made at start and serves the
+    public half as a JWKS; the gateway fetches that key set over a real socket, accepts
+    the emulator's callback (204) and refuses one signed by a key not in the set (401)."""
+    env = vendor_env(emulator_url, "fal")
+    env["REELGATE_FAL_PRICING_URL"] = ""
+    env["REELGATE_FAL_JWKS_URL"] = f"{emulator_url}/fal/.well-known/jwks.json"
+    server = sqlite_server_factory(**env)
+    server.env["REELGATE_PUBLIC_BASE_URL"] = server.url
+    server.start()
+    shot = {"kind": "stylized", "prompt": "paper birds fold themselves", "duration_s": 5}
+    with Client(server.url, api_key=server.key) as client:
+        job = client.jobs.wait(client.jobs.create({"shots": [shot]}), timeout=60)
+    assert job.status == "succeeded", [(s.model, s.error_message) for s in job.shots]
+    attempt = job.shots[0].attempts[-1]
+    assert job.shots[0].model == "fal/wan-v2.2-a14b"
+    deadline = time.monotonic() + 10
+    while True:  # the job may finish by polling before the callback lands
+        sent = next(
+            j for j in httpx.get(f"{emulator_url}/_emulator/jobs").json()
+            if j["id"] in attempt.backend_job_id
+        )  # fmt: skip
+        if sent["callback_status"] is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert sent["callback_sent"] and sent["callback_status"] == 204
+
+    forger = Ed25519PrivateKey.generate()
+    body = b'{"request_id": "x", "status": "OK"}'
+    stamp = str(int(time.time()))
+    message = "\n".join(["x", "user", stamp, hashlib.sha256(body).hexdigest()]).encode()
+    forged = {
+        "X-Fal-Webhook-Request-Id": "x",
+        "X-Fal-Webhook-User-Id": "user",
+        "X-Fal-Webhook-Timestamp": stamp,
+        "X-Fal-Webhook-Signature": forger.sign(message).hex(),
+    }
+    refused = httpx.post(
+        f"{server.url}/v1/callbacks/fal/{attempt.id}", content=body, headers=forged
+    )
+    assert refused.status_code == 401 and refused.json()["code"] == "bad_signature"

@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -360,9 +362,37 @@ def test_fal_webhook_body_is_ok_with_the_result_or_error() -> None:
     failed = callback_body(job, "http://127.0.0.1:9100")
     assert failed["status"] == "ERROR" and failed["error"] == "Invalid status code: 500"
     assert failed["payload"] == {"detail": "The model failed to generate the video."}
-    headers = fal.webhook_headers(job, json.dumps(sent).encode(), timestamp=1_700_000_000)
+
+
+def test_fal_webhook_is_signed_with_the_key_its_jwks_serves() -> None:
+    """Checked as fal's docs tell a receiver to: Ed25519 over request id, user id,
+    timestamp and the body's SHA-256 hex, under a key from the served JWKS."""
+    em_app = create_app(Knobs(latency_s=0))
+    request = TestClient(em_app).post(f"/fal/{FAL_ENDPOINT}", json={}, headers=FAL).json()
+    em = em_app.state.emulator
+    job = em.jobs[request["request_id"]]
+    vendor = fal.routes(em)  # a key pair of its own, served by its own router
+    app = FastAPI()
+    app.include_router(vendor.router, prefix="/fal")
+    key_set = TestClient(app).get("/fal/.well-known/jwks.json").json()
+    assert vendor.callback_body is not None and vendor.callback_headers is not None
+    raw = json.dumps(vendor.callback_body(job, "http://127.0.0.1:9100")).encode()
+    headers = vendor.callback_headers(job, raw)
     assert headers["X-Fal-Webhook-Request-Id"] == job.id
-    assert "X-Fal-Webhook-Signature" not in headers  # unsigned: no Ed25519 key here
+    assert headers["X-Fal-Webhook-User-Id"] == fal.USER_ID
+    [jwk] = key_set["keys"]
+    assert (jwk["kty"], jwk["crv"]) == ("OKP", "Ed25519") and "=" not in jwk["x"]
+    public = Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(jwk["x"] + "="))
+    message = "\n".join(
+        [job.id, fal.USER_ID, headers["X-Fal-Webhook-Timestamp"], hashlib.sha256(raw).hexdigest()]
+    )
+    public.verify(bytes.fromhex(headers["X-Fal-Webhook-Signature"]), message.encode())
+    with pytest.raises(InvalidSignature):
+        public.verify(bytes.fromhex(headers["X-Fal-Webhook-Signature"]), message.encode() + b" ")
+    other = FastAPI()  # each emulator makes a key pair of its own
+    other.include_router(fal.routes(em).router, prefix="/fal")
+    [other_jwk] = TestClient(other).get("/fal/.well-known/jwks.json").json()["keys"]
+    assert other_jwk["x"] != jwk["x"]
 
 
 @pytest.mark.parametrize(

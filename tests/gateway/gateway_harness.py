@@ -3,6 +3,9 @@ driven through the SDK over an in-memory ASGI transport."""
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -14,6 +17,7 @@ import pytest
 from fastapi import FastAPI
 
 from adapters.base import Adapter
+from gateway import media
 from gateway.app import create_app
 from gateway.engine.policy import Clock
 from gateway.runtime import Runtime
@@ -62,3 +66,25 @@ async def open_gateway(
 async def gateway(tmp_path: Path, database_url: str) -> AsyncIterator[Gateway]:
     async with open_gateway(tmp_path / "data", database_url) as gw:
         yield gw
+
+
+class InstantClock(Clock):
+    """Real time, but sleeps only yield: retries, backoffs and polls run at once."""
+
+    def now(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(0)
+
+
+def h264_clip(directory: Path) -> bytes:
+    """A one-second 128x72 H.264 clip, what scripted vendors hand back."""
+    out = directory / "clip.mp4"
+    subprocess.run(
+        [media.ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi",
+         "-i", "testsrc2=size=128x72:rate=24:duration=1",
+         "-c:v", "libx264", "-pix_fmt", "yuv420p", str(out)],
+        check=True,
+    )  # fmt: skip
+    return out.read_bytes()

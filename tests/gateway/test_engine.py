@@ -8,13 +8,12 @@ the fallback, storage and ffmpeg.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from gateway_harness import open_gateway
+from gateway_harness import InstantClock, h264_clip, open_gateway
 
 from adapters.base import (
     ContentRejected,
@@ -25,43 +24,11 @@ from adapters.base import (
     RetryableError,
     Submission,
 )
-from gateway import media
-from gateway.engine.policy import Clock
-
-
-class InstantClock(Clock):
-    """Real time, but backoff sleeps only yield: retries run at once."""
-
-    def now(self) -> float:
-        import time
-
-        return time.time()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(0)
 
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    out = tmp_path_factory.mktemp("clip") / "clip.mp4"
-    subprocess.run(
-        [
-            media.ffmpeg_exe(),
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=128x72:rate=24:duration=1",
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-            str(out),
-        ],
-        check=True,
-    )
-    return out.read_bytes()
+    return h264_clip(tmp_path_factory.mktemp("clip"))
 
 
 @dataclass
@@ -261,6 +228,33 @@ async def test_cancel_cancels_the_vendor_job(tmp_path, database_url, clip) -> No
     assert vendor.canceled == ["task-1"]
 
 
+async def test_a_cancel_flagged_by_another_process_stops_a_polled_shot(
+    tmp_path, database_url, clip
+) -> None:
+    """Between polls the engine keeps the shot's rows in memory; the job's
+    cancel_requested flag is still read each time, so an API process elsewhere (which
+    only sets the flag) stops it too."""
+    from sqlalchemy import update
+
+    from gateway.tables import Job
+
+    vendor = ScriptedVendor(clip, states=[JobStatus(state="running", next_poll_s=0.01)])
+    async with open_gateway(tmp_path / "data", database_url, adapters={"runway": vendor}) as gw:
+        job = await gw.client.jobs.create(CHARACTER)
+        while vendor.polls < 3:  # polled from memory a few times
+            await asyncio.sleep(0.01)
+        with gw.runtime.db.session() as s:
+            s.exec(update(Job).where(Job.id == job.id).values(cancel_requested=True))
+            s.commit()
+        for _ in range(500):
+            job = await gw.client.jobs.get(job)
+            if job.shots[0].status == "canceled":
+                break
+            await asyncio.sleep(0.01)
+    assert job.shots[0].status == "canceled" and job.shots[0].attempts[0].status == "canceled"
+    assert vendor.canceled == ["task-1"]
+
+
 async def test_an_unexpected_error_is_retried_not_stranded(tmp_path, database_url, clip) -> None:
     vendor = ScriptedVendor(clip, poll_errors=[ValueError("vendor sent nonsense")])
     job, _ = await run(tmp_path, database_url, vendor, CHARACTER)
@@ -335,3 +329,46 @@ def test_a_cancel_after_every_shot_finished_changes_nothing() -> None:
     assert job_status(["succeeded", "canceled"], cancel_requested=True) == "canceled"
     assert job_status(["failed", "succeeded"], cancel_requested=False) == "partially_succeeded"
     assert job_status(["failed"], cancel_requested=False) == "failed"
+
+
+class AgingClock(InstantClock):
+    """Every attempt looks five minutes old; sleeps are recorded, not waited."""
+
+    def __init__(self) -> None:
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return super().now() + 300
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        await asyncio.sleep(0)
+
+
+async def test_a_long_job_is_polled_less_often_as_it_ages(tmp_path, database_url, clip) -> None:
+    running = JobStatus(state="running", next_poll_s=1)
+    vendor = ScriptedVendor(clip, states=[running] * 3 + [JobStatus(state="succeeded")])
+    clock = AgingClock()
+    async with open_gateway(
+        tmp_path / "data", database_url, adapters={"runway": vendor}, clock=clock
+    ) as gw:
+        job = await gw.client.jobs.wait(await gw.client.jobs.create(CHARACTER), timeout=60)
+    assert job.status == "succeeded" and vendor.polls == 4
+    # A tenth of its age, not the 1 s hint (and never past a minute).
+    assert [round(s) for s in clock.sleeps if s >= 1] == [30, 30, 30]
+
+
+async def test_a_long_polled_job_is_asked_again_at_once_whatever_its_age(
+    tmp_path, database_url, clip
+) -> None:
+    """A hint of 0 means the backend's poll waits for the next change itself (the local
+    backend): stretching it would delay progress and completion by a tenth of the age."""
+    running = JobStatus(state="running", next_poll_s=0)
+    vendor = ScriptedVendor(clip, states=[running] * 3 + [JobStatus(state="succeeded")])
+    clock = AgingClock()
+    async with open_gateway(
+        tmp_path / "data", database_url, adapters={"runway": vendor}, clock=clock
+    ) as gw:
+        job = await gw.client.jobs.wait(await gw.client.jobs.create(CHARACTER), timeout=60)
+    assert job.status == "succeeded" and vendor.polls == 4
+    assert [s for s in clock.sleeps if s > 0] == []

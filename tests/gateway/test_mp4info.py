@@ -57,3 +57,40 @@ def test_not_an_mp4_is_none(tmp_path: Path) -> None:
     truncated = tmp_path / "truncated.mp4"
     truncated.write_bytes(b"\x00\x00\x01\x00moov" + b"\x00" * 20)
     assert read_mp4_info(truncated) is None
+
+
+def test_duration_is_what_the_samples_play_not_the_b_frame_shifted_media_time(
+    tmp_path: Path,
+) -> None:
+    """libavformat may write an ``mdhd`` a frame long when B-frames push the first
+    decode time below zero (9 frames at 16 fps read as 0.625 s, 14.4 fps): the
+    samples' own durations give 0.5625 s and 16 fps."""
+    out = tmp_path / "clip.mp4"
+    subprocess.run(
+        [
+            media.ffmpeg_exe(),
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=64x64:rate=16:duration=0.5625",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            str(out),
+        ],
+        check=True,
+    )
+    data = bytearray(out.read_bytes())
+    at = data.index(b"mdhd") + 4  # version 0: flags, created, modified, timescale, duration
+    timescale, duration = (
+        int.from_bytes(data[at + 12 : at + 16]),
+        int.from_bytes(data[at + 16 : at + 20]),
+    )
+    data[at + 16 : at + 20] = (duration + timescale // 16).to_bytes(4, "big")  # one frame long
+    out.write_bytes(bytes(data))
+    info = read_mp4_info(out)
+    assert info is not None and (info.frames, info.fps) == (9, 16.0)
+    assert info.duration_s == pytest.approx(0.5625)

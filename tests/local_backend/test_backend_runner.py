@@ -46,6 +46,10 @@ class FlakyTask:
         on_step(3)
         out.write_bytes(b"video")
 
+    def idle(self, device: str) -> None:
+        if self.prompt == "idle-bug":
+            raise RuntimeError("preparing the next job failed")
+
 
 class FlakyModel:
     info = INFO
@@ -95,6 +99,11 @@ def test_the_worker_survives_a_failure(runner: Runner) -> None:
     assert wait(bad).status == "failed"
     assert wait(good).status == "succeeded"
     assert good.path is not None and good.path.read_bytes() == b"video"
+
+
+def test_a_failure_while_idle_does_not_stop_the_worker(runner: Runner) -> None:
+    assert wait(runner.submit(params("idle-bug"), None)[0]).status == "succeeded"
+    assert wait(runner.submit(params("fine"), None)[0]).status == "succeeded"
 
 
 def test_only_the_newest_finished_jobs_are_kept(runner: Runner, tmp_path: Path) -> None:

@@ -157,3 +157,18 @@ def test_the_builder_is_deterministic_and_reloads_to_the_same_output(
         for pipe in (built, loaded)
     ]
     np.testing.assert_allclose(frames[0], frames[1], atol=1e-5)
+
+
+def test_an_idle_device_forks_the_next_requests_pipeline_ahead(tiny_root: Path) -> None:
+    pool = WarmPool()
+    model = DiffusersModel(tiny_entries(tiny_root)[0], WAN, pool)
+    model.make_spare()  # not loaded yet: an idle device never loads a model
+    assert not pool.has_spare(model.entry.id) and pool.stats()["loads"] == {}
+    first = model.request_pipeline("cpu")
+    model.make_spare()
+    spare = pool.take_spare(model.entry.id)
+    assert spare is not None and spare is not first
+    assert spare.scheduler is not first.scheduler and spare.transformer is first.transformer
+    pool.put_spare(model.entry.id, spare)
+    assert model.request_pipeline("cpu") is spare and not pool.has_spare(model.entry.id)
+    assert model.request_pipeline("cpu") not in (first, spare)

@@ -56,3 +56,18 @@ def test_no_budget_keeps_everything() -> None:
     for key in ("a", "b", "c", "huge"):
         pool.get(key, lambda key=key: key, sizes)  # type: ignore[misc]
     assert pool.stats()["warm"] == ["a", "b", "c", "huge"] and pool.stats()["evictions"] == {}
+
+
+def test_a_spare_is_handed_out_once_and_goes_with_its_model() -> None:
+    pool = WarmPool(budget_bytes=100, release=lambda: None)
+    pool.put_spare("a", "spare-a")  # not warm: refused, it would pin unloaded weights
+    assert pool.take_spare("a") is None
+    pool.get("a", lambda: "a", sizes)
+    assert pool.peek("a") == "a" and pool.peek("b") is None
+    pool.put_spare("a", "spare-a")
+    assert pool.has_spare("a")
+    assert (pool.take_spare("a"), pool.take_spare("a")) == ("spare-a", None)
+    pool.put_spare("a", "spare-a")
+    for key in ("b", "c"):  # c evicts a, and its spare with it
+        pool.get(key, lambda key=key: key, sizes)  # type: ignore[misc]
+    assert "a" not in pool.stats()["warm"] and not pool.has_spare("a")

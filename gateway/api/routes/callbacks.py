@@ -1,7 +1,8 @@
 """``POST /v1/callbacks/{vendor}/{attempt}``: vendors report that a job moved.
 
 No API key: vendors cannot hold one. The body is not trusted (see
-``gateway.services.callbacks``); the answer is 204 whether or not a shot was woken.
+``gateway.services.callbacks``); the answer is 204 whether or not a shot was woken,
+401 for a bad signature, 503 when fal's signing keys cannot be fetched.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ _Id = Annotated[str, Path(max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 @router.post(
-    "/v1/callbacks/{vendor}/{attempt_id}", status_code=204, responses=responses(401, 404, 422)
+    "/v1/callbacks/{vendor}/{attempt_id}", status_code=204, responses=responses(401, 404, 422, 503)
 )
 async def vendor_callback(
     vendor: _Id, attempt_id: _Id, request: Request, runtime: RuntimeDep

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from gateway.api.deps import CurrentPrincipal, RuntimeDep
+from gateway.api.deps import ReadPrincipal, RuntimeDep, WritePrincipal
 from gateway.api.problems import responses
 from gateway.api.streaming import stream_object
 from reelgate.types import Job, JobCreate, JobStatus, Page
@@ -32,17 +32,17 @@ IdempotencyKey = Annotated[
             "model": Job,
             "description": "Replayed: the job an earlier identical request created",
         },
-        **responses(400, 401, 422),
+        **responses(400, 401, 402, 403, 422, 429),
     },
 )
 async def create_job(
     body: JobCreate,
     runtime: RuntimeDep,
-    principal: CurrentPrincipal,
+    principal: WritePrincipal,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> Job:
-    job, replayed = await runtime.jobs.create(principal.tenant_id, body, idempotency_key)
+    job, replayed = await runtime.jobs.create(principal, body, idempotency_key)
     if replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
@@ -50,10 +50,10 @@ async def create_job(
     return job
 
 
-@router.get("/jobs", response_model=Page[Job], responses=responses(401, 422))
+@router.get("/jobs", response_model=Page[Job], responses=responses(401, 403, 422))
 async def list_jobs(
     runtime: RuntimeDep,
-    principal: CurrentPrincipal,
+    principal: ReadPrincipal,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
     status: JobStatus | None = None,
@@ -61,9 +61,9 @@ async def list_jobs(
     return runtime.jobs.list(principal.tenant_id, limit=limit, cursor=cursor, status=status)
 
 
-@router.get("/jobs/{job_id}", response_model=Job, responses=responses(401, 404))
+@router.get("/jobs/{job_id}", response_model=Job, responses=responses(401, 403, 404))
 async def get_job(
-    job_id: str, runtime: RuntimeDep, principal: CurrentPrincipal, response: Response
+    job_id: str, runtime: RuntimeDep, principal: ReadPrincipal, response: Response
 ) -> Job:
     job = runtime.jobs.get(principal.tenant_id, job_id)
     if not job.terminal:
@@ -71,14 +71,14 @@ async def get_job(
     return job
 
 
-@router.post("/jobs/{job_id}/cancel", response_model=Job, responses=responses(401, 404))
-async def cancel_job(job_id: str, runtime: RuntimeDep, principal: CurrentPrincipal) -> Job:
+@router.post("/jobs/{job_id}/cancel", response_model=Job, responses=responses(401, 403, 404))
+async def cancel_job(job_id: str, runtime: RuntimeDep, principal: WritePrincipal) -> Job:
     return await runtime.jobs.cancel(principal.tenant_id, job_id)
 
 
-@router.get("/jobs/{job_id}/provenance", responses=responses(401, 404))
+@router.get("/jobs/{job_id}/provenance", responses=responses(401, 403, 404))
 async def job_provenance(
-    job_id: str, runtime: RuntimeDep, principal: CurrentPrincipal
+    job_id: str, runtime: RuntimeDep, principal: ReadPrincipal
 ) -> dict[str, Any]:
     return await runtime.content.job_provenance(principal.tenant_id, job_id)
 
@@ -89,11 +89,18 @@ async def job_provenance(
     responses={
         200: {"content": {"video/mp4": {}}, "description": "The final cut"},
         206: {"content": {"video/mp4": {}}, "description": "A byte range of it"},
-        **responses(401, 404, 409, 410, 416),
+        307: {"description": "Fetch it from signed storage URL (REELGATE_STORAGE_REDIRECT)"},
+        **responses(401, 403, 404, 409, 410, 416, 503),
     },
 )
 async def final_content(
-    job_id: str, request: Request, runtime: RuntimeDep, principal: CurrentPrincipal
+    job_id: str, request: Request, runtime: RuntimeDep, principal: ReadPrincipal
 ) -> Response:
     obj = runtime.content.final_object(principal.tenant_id, job_id)
-    return await stream_object(runtime.store, obj, request, filename=f"{job_id}.mp4")
+    return await stream_object(
+        runtime.store,
+        obj,
+        request,
+        filename=f"{job_id}.mp4",
+        redirect_ttl_s=runtime.redirect_ttl_s(),
+    )

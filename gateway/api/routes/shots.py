@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from gateway.api.deps import CurrentPrincipal, RuntimeDep
+from gateway.api.deps import ReadPrincipal, RuntimeDep
 from gateway.api.problems import responses
 from gateway.api.streaming import stream_object
 
@@ -17,11 +17,18 @@ router = APIRouter(prefix="/v1", tags=["shots"])
     responses={
         200: {"content": {"video/mp4": {}}, "description": "The shot's video"},
         206: {"content": {"video/mp4": {}}, "description": "A byte range of it"},
-        **responses(401, 404, 409, 410, 416),
+        307: {"description": "Fetch it from signed storage URL (REELGATE_STORAGE_REDIRECT)"},
+        **responses(401, 403, 404, 409, 410, 416, 503),
     },
 )
 async def shot_content(
-    shot_id: str, request: Request, runtime: RuntimeDep, principal: CurrentPrincipal
+    shot_id: str, request: Request, runtime: RuntimeDep, principal: ReadPrincipal
 ) -> Response:
     obj = runtime.content.shot_object(principal.tenant_id, shot_id)
-    return await stream_object(runtime.store, obj, request, filename=f"{shot_id}.mp4")
+    return await stream_object(
+        runtime.store,
+        obj,
+        request,
+        filename=f"{shot_id}.mp4",
+        redirect_ttl_s=runtime.redirect_ttl_s(),
+    )

@@ -59,6 +59,9 @@ class PreviewTask:
     def total_steps(self) -> int:
         return self.frames
 
+    def idle(self, device: str) -> None:
+        """Nothing to set up: a preview needs no model."""
+
     def run(self, out: Path, on_step: OnStep, device: str = "cpu") -> None:
         """Render every frame into ``out``; ``on_step`` may raise to cancel."""
         width, height = self.size
