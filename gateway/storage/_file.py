@@ -31,6 +31,7 @@ from ._base import (
     StoredObject,
 )
 from ._keys import SIDECAR_SUFFIX, validate_key, validate_metadata, validate_prefix
+from ._threads import opened_in_thread
 
 __all__ = ["FileStore"]
 
@@ -60,7 +61,7 @@ class FileStore:
     ) -> StoredObject:
         path = self._path(key)
         meta = validate_metadata(metadata)
-        pending = await asyncio.to_thread(_Pending, path)
+        pending = await opened_in_thread(lambda: _Pending(path), _Pending.abort)
         try:
             buffer = bytearray()
             async for chunk in chunks:
@@ -159,7 +160,9 @@ class FileStore:
     ) -> AsyncIterator[builtins.bytes]:
         path = self._path(key)
         whole = start is None and end is None
-        file, expected = await asyncio.to_thread(_open_object, path, key, whole)
+        file, expected = await opened_in_thread(
+            lambda: _open_object(path, key, whole), lambda opened: opened[0].close()
+        )
         try:
             first, last = _resolve_range(start, end, os.fstat(file.fileno()).st_size)
             if first:

@@ -56,6 +56,7 @@ from ._base import (
     StoredObject,
 )
 from ._keys import HASH_METADATA, validate_key, validate_metadata, validate_prefix
+from ._threads import opened_in_thread
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -336,7 +337,9 @@ class S3Store:
     async def _stream(
         self, key: str, s3key: str, span: str | None, *, verify: bool
     ) -> AsyncIterator[builtins.bytes]:
-        response = await asyncio.to_thread(self._get_raw, key, s3key, span)
+        response = await opened_in_thread(
+            lambda: self._get_raw(key, s3key, span), lambda r: r["Body"].close()
+        )
         body = response["Body"]
         try:
             expected = response["Metadata"].get(HASH_METADATA) if verify else None

@@ -1,0 +1,29 @@
+"""Open things on a worker thread without leaking them when the caller is cancelled."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+async def opened_in_thread(opener: Callable[[], T], close: Callable[[T], object]) -> T:
+    """``opener()`` on a worker thread, its result handed back open.
+
+    A cancel cannot stop the thread: whatever it opens after the caller has gone is
+    closed as soon as it exists, not left to the garbage collector (which warns, and
+    holds a file or a connection until it runs).
+    """
+    future = asyncio.ensure_future(asyncio.to_thread(opener))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        future.add_done_callback(lambda f: _close_result(f, close))
+        raise
+
+
+def _close_result(future: asyncio.Future[T], close: Callable[[T], object]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        close(future.result())
