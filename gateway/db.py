@@ -6,18 +6,20 @@ import asyncio
 import functools
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import Connection, Dialect, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import ClauseElement
 from sqlmodel import Session, SQLModel, create_engine
 
 from gateway import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
-__all__ = ["Database", "as_utc"]
+__all__ = ["Database", "as_utc", "can_pipeline", "commit_pipelined"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -30,6 +32,49 @@ WORKERS = 4
 def as_utc(value: datetime) -> datetime:
     """SQLite hands back naive datetimes; every stored time is UTC."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def can_pipeline(conn: Connection) -> bool:
+    """Whether :func:`commit_pipelined` can run on ``conn`` (PostgreSQL through psycopg)."""
+    return conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
+
+
+def commit_pipelined(
+    conn: Connection, steps: Sequence[tuple[ClauseElement, Sequence[Mapping[str, Any]]]]
+) -> None:
+    """Run each statement once per parameter row, then ``COMMIT``, as one psycopg
+    pipeline: one round trip for all of them.
+
+    For a transaction whose last statements lock a hot row: sent one by one, the thread
+    must win the GIL back after each answer, and the row stays locked through that wait.
+    Any error rolls the whole transaction back and is raised as SQLAlchemy's
+    ``DBAPIError`` (``orig``: psycopg's). The caller's session commit is then a no-op.
+    """
+    import psycopg
+
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    sql = ""
+    try:
+        with raw.pipeline(), raw.cursor() as cur:
+            for statement, rows in steps:
+                if not rows:
+                    continue
+                sql, defaults = _compiled(statement, conn.dialect, tuple(rows[0]))
+                cur.executemany(sql, [{**defaults, **row} for row in rows])
+            raw.commit()
+    except psycopg.Error as exc:
+        raw.rollback()
+        raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(
+    statement: ClauseElement, dialect: Dialect, keys: tuple[str, ...]
+) -> tuple[str, dict[str, Any]]:
+    """The statement's SQL for ``dialect`` and its bound defaults; compiled once."""
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+    return str(compiled), {k: v for k, v in compiled.params.items() if k not in keys}
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -36,10 +36,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from psycopg.errors import DivisionByZero
 from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import col
 
-from gateway import limits
+from gateway import db, limits
 from gateway.catalog import micros, with_markup
 from gateway.tables import LedgerEntry, Shot, Tenant
 
@@ -106,10 +108,11 @@ def take_holds(
     key_counted: bool = False,
 ) -> limits.Refusal | None:
     """Hold ``(shot_id, model, amount)`` for each shot, within the tenant's balance (if
-    prepaid) and the tenant's and key's limits (``limits.admit``); None: held.
+    prepaid) and the tenant's and key's limits (``limits``), and commit the job's
+    transaction; None: held and committed, else the caller rolls back.
 
-    Run it last in the job's transaction, right before the commit: the tenant's row
-    stays locked from this ``UPDATE`` to the commit. On a refusal the caller rolls back.
+    Run it last in the job's transaction: the tenant's row is locked from its ``UPDATE``
+    to the commit.
     """
     rows = [
         {
@@ -125,10 +128,37 @@ def take_holds(
         for shot_id, model, amount in holds
         if amount
     ]
+    total = sum(amount for _, _, amount in holds)
+    if db.can_pipeline(conn) and not (key_counted and key_id is not None):
+        return _hold_pipelined(conn, tenant_id, rows, total, now)
     if rows:  # first: the tenant's row is locked only from the UPDATE to the commit
         conn.execute(_INSERT_ENTRY, rows)
-    total = sum(amount for _, _, amount in holds)
-    return limits.admit(conn, tenant_id, key_id, total, now, key_counted=key_counted)
+    refused = limits.admit(conn, tenant_id, key_id, total, now, key_counted=key_counted)
+    if refused is None:
+        conn.connection.dbapi_connection.commit()  # type: ignore[union-attr]
+    return refused
+
+
+def _hold_pipelined(
+    conn: Connection, tenant_id: str, rows: list[dict[str, Any]], total: int, now: datetime
+) -> limits.Refusal | None:
+    """The holds, the tenant's admission and the commit in one round trip (PostgreSQL):
+    the tenant's row, which every submit of the tenant waits for, is then locked only
+    while the server runs them, not while this thread waits for its turn at the GIL."""
+    admission = limits.admission(total > 0)
+    try:
+        db.commit_pipelined(
+            conn,
+            [
+                (_INSERT_ENTRY, rows),
+                (admission, [limits.admission_params(tenant_id, total, now)]),
+            ],
+        )
+    except DBAPIError as exc:
+        if not isinstance(exc.orig, DivisionByZero):  # the admission's refusal
+            raise
+        return limits.tenant_refusal(conn, tenant_id, total, now)
+    return None
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,12 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Integer,
+    Select,
     Update,
     bindparam,
     case,
     func,
+    literal,
     or_,
     select,
     update,
@@ -48,9 +50,12 @@ from gateway.tables import ApiKey, Job, Tenant
 
 __all__ = [
     "Refusal",
+    "admission",
+    "admission_params",
     "admit",
     "job_ended",
     "month_of",
+    "tenant_refusal",
     "unreserve_key",
     "unreserve_tenant_values",
 ]
@@ -157,6 +162,28 @@ def admit(
         if why is not None:
             return why
     return Refusal("jobs", "tenant", 0, 0, 1)  # limits moving under us: try again later
+
+
+@functools.cache
+def admission(check_balance: bool) -> Select[Any]:
+    """The tenant's conditional ``UPDATE`` (parameters ``row_id``, ``amount``, ``month``)
+    as a statement that fails on a refusal, dividing by the number of rows it updated.
+
+    For a transaction sent with its ``COMMIT`` in one go (``gateway.db.commit_pipelined``):
+    nothing can look at a row count in between, so a refusal must abort it by itself.
+    """
+    admitted = _count_statement(Tenant, check_balance).returning(col(Tenant.id)).cte("admitted")
+    return select(literal(1, BigInteger) / func.count()).select_from(admitted)
+
+
+def admission_params(tenant_id: str, amount: int, when: datetime) -> dict[str, Any]:
+    return {"row_id": tenant_id, "amount": amount, "month": month_of(when)}
+
+
+def tenant_refusal(conn: Connection, tenant_id: str, amount: int, when: datetime) -> Refusal:
+    """Why :func:`admission` refused (read after the rollback)."""
+    why = _why(conn, Tenant, tenant_id, amount, month_of(when))
+    return why or Refusal("jobs", "tenant", 0, 0, 1)  # it changed since: try again later
 
 
 def unreserve_tenant_values(month: int, released: int) -> dict[str, Any]:

@@ -150,7 +150,7 @@ def _insert(
         if refused is not None:
             s.rollback()
             return refused
-    s.commit()
+    s.commit()  # after the holds, a no-op: they committed with the tenant's UPDATE
     return None
 
 
