@@ -1,8 +1,9 @@
 """The vendor-neutral half of the emulator: jobs on a clock, and the knobs.
 
 A job is queued for ``queue_s``, runs for a latency drawn from a log-normal around
-``latency_s``, then ends as succeeded or failed (``fail_rate``). All durations are
-divided by ``time_scale``, so a benchmark can run minutes of vendor time in seconds.
+``latency_s``, then ends as succeeded or failed (``fail_rate``; always for a vendor named
+in ``fail_vendors``). All durations are divided by ``time_scale``, so a benchmark can run
+minutes of vendor time in seconds.
 Chaos knobs apply per request: 429 with Retry-After, 5xx, malformed bodies, dropped
 connections; ``callback_loss_rate`` drops completion callbacks.
 """
@@ -38,6 +39,11 @@ class Knobs(BaseModel):
     latency_s: float = Field(default=2.0, ge=0, description="Median generation time.")
     latency_sigma: float = Field(default=0.0, ge=0, description="Log-normal spread (0: fixed).")
     fail_rate: float = Field(default=0.0, ge=0, le=1)
+    fail_vendors: list[str] = Field(
+        default_factory=list,
+        description="Vendors (e.g. runway) whose every new job ends failed, as a fail_rate "
+        "failure does: a deterministic fallback.",
+    )
     fail_code: str = "generation_failed"
     rate_limit_rate: float = Field(default=0.0, ge=0, le=1)
     retry_after_s: float = Field(default=1.0, ge=0)
@@ -124,7 +130,8 @@ class Emulator:
             created=now,
             started=started,
             finished=started + latency / k.time_scale,
-            fails=self._rng.random() < k.fail_rate,
+            # Drawn first either way, so a seeded run's draws do not depend on fail_vendors.
+            fails=self._rng.random() < k.fail_rate or vendor in k.fail_vendors,
             callback_url=callback_url,
         )
         self.jobs[job.id] = job

@@ -54,6 +54,24 @@ def test_runway_task_through_its_states_and_the_output_file() -> None:
         assert client.get(f"/runway/v1/tasks/{task['id']}").status_code == 401
 
 
+def test_fail_vendors_fails_every_job_of_the_vendors_named_and_only_theirs() -> None:
+    clock = Clock()
+    em = Emulator(Knobs(latency_s=1, fail_vendors=["runway"]), clock=clock)
+    runway, kling = em.create("runway", "gen4.5", {}), em.create("kling", "kling-v2-1-master", {})
+    clock.now += 2
+    assert runway.state(clock.now) == "failed" and kling.state(clock.now) == "succeeded"
+    with TestClient(create_app(Knobs(latency_s=0))) as client:
+        assert client.get("/_emulator/knobs").json()["fail_vendors"] == []
+        client.put("/_emulator/knobs", json={"latency_s": 0, "fail_vendors": ["runway"]})
+        task = client.post("/runway/v1/text_to_video", json=CREATE, headers=HEADERS).json()
+        body = client.get(f"/runway/v1/tasks/{task['id']}", headers=HEADERS).json()
+        assert body["status"] == "FAILED" and body["failureCode"] == "INTERNAL"
+        client.put("/_emulator/knobs", json={"latency_s": 0})  # the default: none
+        task = client.post("/runway/v1/text_to_video", json=CREATE, headers=HEADERS).json()
+        body = client.get(f"/runway/v1/tasks/{task['id']}", headers=HEADERS).json()
+        assert body["status"] == "SUCCEEDED"
+
+
 @pytest.mark.parametrize("knob", ["rate_limit_rate", "server_error_rate", "malformed_rate"])
 def test_chaos_knobs(knob: str) -> None:
     with TestClient(create_app()) as client:
