@@ -34,6 +34,7 @@ from adapters.base import (
 from gateway import ledger
 from gateway.catalog import micros
 from gateway.db import Database
+from gateway.engine.cancels import CancelWatch
 from gateway.engine.outputs import OutputWriter
 from gateway.engine.policy import Backoff, Clock
 from gateway.ids import new_id
@@ -66,6 +67,8 @@ class EngineConfig:
     #: Multiplies every backend polling hint (<1: poll sooner; the emulator at a
     #: compressed time scale).
     poll_scale: float = 1.0
+    #: How often running shots re-read which jobs another process asked to cancel.
+    cancel_check_s: float = 1.0
 
 
 class _Keep:
@@ -111,6 +114,7 @@ class ShotEngine:
         #: The rows of shots whose job is in flight at the backend, kept between polls
         #: by the task that owns them (see :meth:`step`).
         self._live: dict[str, _Ctx] = {}
+        self._cancels = CancelWatch(db, clock, self._config.cancel_check_s)
 
     async def run(self, shot_id: str) -> None:
         """Advance the shot until it is terminal; :meth:`wake` cuts a wait short."""
@@ -141,11 +145,11 @@ class ShotEngine:
 
         While the backend runs the job, the task that owns the shot keeps its rows
         between polls (every change goes through this engine, which updates them in
-        place), so a poll reads one flag, not three rows: a cancel from another
-        process still shows through ``cancel_requested``.
+        place), so a poll reads nothing: a cancel from another process still shows
+        through ``cancel_requested``, read for all running jobs at once (``CancelWatch``).
         """
         live = self._live.pop(shot_id, None)
-        if live is not None and not _cancel_requested(self._db, live.job.id):
+        if live is not None and not self._cancels.requested(live.job.id):
             return await self._step(live)
         with self._db.session() as s:
             shot = s.get(Shot, shot_id)
@@ -702,11 +706,6 @@ async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
     finally:
         for task in tasks:
             task.cancel()
-
-
-def _cancel_requested(db: Database, job_id: str) -> bool:
-    with db.session() as s:
-        return bool(s.exec(select(Job.cancel_requested).where(Job.id == job_id)).first())
 
 
 def _latest_attempt(s: Session, shot_id: str) -> Attempt | None:

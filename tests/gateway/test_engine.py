@@ -231,9 +231,9 @@ async def test_cancel_cancels_the_vendor_job(tmp_path, database_url, clip) -> No
 async def test_a_cancel_flagged_by_another_process_stops_a_polled_shot(
     tmp_path, database_url, clip
 ) -> None:
-    """Between polls the engine keeps the shot's rows in memory; the job's
-    cancel_requested flag is still read each time, so an API process elsewhere (which
-    only sets the flag) stops it too."""
+    """Between polls the engine keeps the shot's rows in memory; the running jobs'
+    cancel_requested flags are read once a second for all of them, so an API process
+    elsewhere (which only sets the flag) stops it too."""
     from sqlalchemy import update
 
     from gateway.tables import Job
