@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import httpx
 
+from adapters._wire import WireLane, wire_available
 from adapters.base import AdapterError, BackendFailure, BackendJobLost, JobStatus, RetryableError
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "stream_finished_output",
     "stream_output",
     "transport_error",
+    "vendor_client",
 ]
 
 #: What an expired presigned output link answers.
@@ -38,15 +40,21 @@ POOL_LIMITS = httpx.Limits(max_connections=16, max_keepalive_connections=16)
 _MAX_RETRY_AFTER_S = 3600.0
 
 
+def vendor_client(base_url: str, timeout: httpx.Timeout) -> httpx.AsyncClient:
+    """A vendor's HTTP client: its base URL and timeouts over a :class:`VendorTransport`."""
+    return httpx.AsyncClient(transport=VendorTransport(), base_url=base_url, timeout=timeout)
+
+
 class VendorTransport(httpx.AsyncBaseTransport):
     """The vendor clients' keep-alive pool (:data:`POOL_LIMITS`), as lanes.
 
     httpcore's pool rescans every connection (and every queued request) whenever a
     request comes or goes, so thousands of jobs polling through one 16-connection pool
-    spent more CPU in that scan than in their polls. Here each lane is a pool of one
-    connection, whose scan is one connection long: a request takes a free lane (the
-    one that last spoke to its host, if any) or waits its turn in arrival order, and
-    gives the lane back when its response is closed. The pool timeout bounds the wait.
+    spent more CPU in that scan than in their polls. Here each lane is one connection
+    (``adapters._wire.WireLane``: asyncio and httptools, without httpcore's anyio layers):
+    a request takes a free lane (the one that last spoke to its host, if any) or waits
+    its turn in arrival order, and gives the lane back when its response is closed. The
+    pool timeout bounds the wait.
     """
 
     def __init__(
@@ -59,7 +67,7 @@ class VendorTransport(httpx.AsyncBaseTransport):
         one = httpx.Limits(
             max_connections=1, max_keepalive_connections=1, keepalive_expiry=limits.keepalive_expiry
         )
-        make = lane or (lambda limits: httpx.AsyncHTTPTransport(limits=limits))
+        make = lane or _default_lane
         self._lanes = [_Lane(make(one)) for _ in range(limits.max_connections or 100)]
         self._free = list(self._lanes)
         self._waiting: collections.deque[asyncio.Future[_Lane]] = collections.deque()
@@ -110,6 +118,12 @@ class VendorTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         for lane in self._lanes:
             await lane.transport.aclose()
+
+
+def _default_lane(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
+    if wire_available():
+        return WireLane(keepalive_expiry=limits.keepalive_expiry)
+    return httpx.AsyncHTTPTransport(limits=limits)
 
 
 class _Lane:
@@ -163,9 +177,10 @@ def retry_after(response: httpx.Response) -> float | None:
 
 
 def transport_error(exc: httpx.TransportError, backend: str) -> RetryableError:
-    """No answer: retry. Unless the connection never opened, the backend may have acted
-    (``outcome_unknown``): the engine never resubmits a create blindly after one."""
-    sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+    """No answer: retry. Unless the request never left (no connection opened, or none
+    free in the pool), the backend may have acted (``outcome_unknown``): the engine
+    never resubmits a create blindly after one."""
+    sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
     if isinstance(exc, httpx.TimeoutException):
         message, code = f"{backend} timed out: {exc}", "timeout"
     else:

@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from adapters._http import VendorTransport, retry_after, stream_output, transport_error
+from adapters._http import retry_after, stream_output, transport_error, vendor_client
 from adapters._inputs import Mode, file_input, input_mode
 from adapters.base import (
     AdapterError,
@@ -446,11 +446,7 @@ class FalAdapter:
         (endpoint id → USD per billable unit) takes precedence over ``pricing_url``, which
         is asked once per endpoint; ``pricing_url=None`` asks nobody."""
         self._auth = {"Authorization": f"Key {api_key}"}
-        self._client = client or httpx.AsyncClient(
-            transport=VendorTransport(),
-            base_url=base_url,
-            timeout=httpx.Timeout(60.0, connect=10.0),
-        )
+        self._client = client or vendor_client(base_url, httpx.Timeout(60.0, connect=10.0))
         self._poll_s = poll_interval_s
         self._pricing_url = pricing_url
         self._pricing_timeout_s = pricing_timeout_s

@@ -42,7 +42,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
-from adapters._http import POOL_LIMITS, retry_after, transport_error
+from adapters._http import retry_after, transport_error, vendor_client
 from adapters.base import (
     AdapterError,
     BackendFailure,
@@ -531,9 +531,7 @@ class GoogleAdapter:
         api_revision: str | None = None,
     ) -> None:
         self._key = api_key
-        self._client = client or httpx.AsyncClient(
-            limits=POOL_LIMITS, base_url=base_url, timeout=httpx.Timeout(60.0, connect=10.0)
-        )
+        self._client = client or vendor_client(base_url, httpx.Timeout(60.0, connect=10.0))
         self._origin = _origin(str(self._client.base_url) or base_url)
         self._prices = DEFAULT_OMNI_PRICES if omni_prices is None else omni_prices
         self._fetch_images = fetch_image_urls

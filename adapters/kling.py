@@ -38,7 +38,7 @@ from urllib.parse import quote
 
 import httpx
 
-from adapters._http import POOL_LIMITS, retry_after, stream_output, transport_error
+from adapters._http import retry_after, stream_output, transport_error, vendor_client
 from adapters.base import (
     AdapterError,
     BackendFailure,
@@ -290,9 +290,7 @@ class KlingAdapter:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._access_key, self._secret_key = _split_keys(api_key, secret_key)
-        self._client = client or httpx.AsyncClient(
-            limits=POOL_LIMITS, base_url=base_url, timeout=_TIMEOUT
-        )
+        self._client = client or vendor_client(base_url, _TIMEOUT)
         self._clock = clock
         self._token: tuple[str, float] | None = None  # (jwt, its exp)
 

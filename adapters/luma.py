@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import httpx
 
-from adapters._http import POOL_LIMITS, retry_after, stream_finished_output, transport_error
+from adapters._http import retry_after, stream_finished_output, transport_error, vendor_client
 from adapters.base import (
     AdapterError,
     BackendFailure,
@@ -301,9 +301,7 @@ class LumaAdapter:
         self._base_url = (root or base_url or _BASE_URLS[api]).rstrip("/")
         # Per request, never on the client: output URLs live on other hosts.
         self._headers = {"Authorization": f"Bearer {api_key}"}
-        self._client = client or httpx.AsyncClient(
-            limits=POOL_LIMITS, base_url=self._base_url, timeout=httpx.Timeout(60.0, connect=10.0)
-        )
+        self._client = client or vendor_client(self._base_url, httpx.Timeout(60.0, connect=10.0))
 
     @property
     def api(self) -> Api:

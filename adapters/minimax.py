@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from adapters._http import POOL_LIMITS, retry_after, stream_output, transport_error
+from adapters._http import retry_after, stream_output, transport_error, vendor_client
 from adapters.base import (
     AdapterError,
     BackendFailure,
@@ -202,9 +202,7 @@ class MiniMaxAdapter:
         prompt_optimizer: bool | None = None,
     ) -> None:
         self._auth = {"Authorization": f"Bearer {api_key}"}
-        self._client = client or httpx.AsyncClient(
-            limits=POOL_LIMITS, base_url=base_url, timeout=_TIMEOUT
-        )
+        self._client = client or vendor_client(base_url, _TIMEOUT)
         self._prompt_optimizer = prompt_optimizer
 
     def configured_models(self) -> set[str] | None:

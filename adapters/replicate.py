@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from adapters._http import POOL_LIMITS, retry_after, stream_output, transport_error
+from adapters._http import retry_after, stream_output, transport_error, vendor_client
 from adapters._inputs import Mode, file_input, input_mode
 from adapters.base import (
     AdapterError,
@@ -342,9 +342,7 @@ class ReplicateAdapter:
     ) -> None:
         """``client`` (tests, emulators) comes with its own base URL."""
         self._auth = {"Authorization": f"Bearer {api_key}"}
-        self._client = client or httpx.AsyncClient(
-            limits=POOL_LIMITS, base_url=base_url, timeout=httpx.Timeout(60.0, connect=10.0)
-        )
+        self._client = client or vendor_client(base_url, httpx.Timeout(60.0, connect=10.0))
         self._poll_s = poll_interval_s
 
     def configured_models(self) -> set[str] | None:

@@ -37,7 +37,7 @@ from urllib.parse import quote
 
 import httpx
 
-from adapters._http import POOL_LIMITS, retry_after, stream_output, transport_error
+from adapters._http import retry_after, stream_output, transport_error, vendor_client
 from adapters.base import (
     AdapterError,
     BackendFailure,
@@ -202,9 +202,7 @@ class SeedanceAdapter:
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self._auth = {"Authorization": f"Bearer {api_key}"}
-        self._client = client or httpx.AsyncClient(
-            limits=POOL_LIMITS, base_url=base_url, timeout=_TIMEOUT
-        )
+        self._client = client or vendor_client(base_url, _TIMEOUT)
 
     def configured_models(self) -> set[str] | None:
         return None

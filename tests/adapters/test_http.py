@@ -50,6 +50,14 @@ def test_a_connection_never_opened_created_nothing() -> None:
     assert lost.outcome_unknown and lost.code == "timeout" and "runway" in lost.message
 
 
+def test_a_request_that_waited_out_the_pool_was_never_sent() -> None:
+    """10,000 creates at once queue for the 16 connections; one that gives up waiting
+    sent nothing, so it is retried, not treated as a create whose outcome is unknown."""
+    request = httpx.Request("POST", "https://vendor.test/v1/tasks")
+    waited = transport_error(httpx.PoolTimeout("no connection free", request=request), "fal")
+    assert waited.retryable and not waited.outcome_unknown and waited.code == "timeout"
+
+
 def _cdn(answers: dict[str, int]) -> httpx.AsyncClient:
     def handler(request: httpx.Request) -> httpx.Response:
         code = answers[request.url.path]
