@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -122,7 +121,7 @@ class ShotEngine:
         try:
             while (delay := await self.step(shot_id)) is not None:
                 if delay > 0 and not woken.is_set():
-                    await _first(self._clock.sleep(delay), woken.wait())
+                    await self._clock.sleep_or_wake(woken, delay)
                 woken.clear()
         finally:
             self._wakes.pop(shot_id, None)
@@ -696,16 +695,6 @@ class ShotEngine:
             s.commit()
         for name, value in values.items():
             setattr(a, name, value)
-
-
-async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
-    """Return when the first of ``waits`` finishes; cancel the rest."""
-    tasks = [asyncio.ensure_future(w) for w in waits]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
 
 
 def _latest_attempt(s: Session, shot_id: str) -> Attempt | None:
