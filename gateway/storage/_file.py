@@ -31,7 +31,7 @@ from ._base import (
     StoredObject,
 )
 from ._keys import SIDECAR_SUFFIX, validate_key, validate_metadata, validate_prefix
-from ._threads import opened_in_thread
+from ._threads import finished_in_thread, opened_in_thread
 
 __all__ = ["FileStore"]
 
@@ -113,7 +113,7 @@ class FileStore:
         given); across filesystems, copy it like :meth:`put_stream`."""
         meta = validate_metadata(metadata)
         try:
-            return await asyncio.to_thread(
+            return await finished_in_thread(
                 self._move_in, key, Path(path), sha256, content_type, meta
             )
         except _CrossDevice:

@@ -9,11 +9,12 @@ are written: ``s3://bucket/prefix?sse=aws:kms&storage_class=STANDARD_IA`` (see
 
 Writes. An object that fits in one part is one PutObject; a bigger one is a multipart
 upload of ``part_size`` parts with ``max_concurrency`` in flight, so a put holds a few
-parts in memory whatever the object's size. Each part carries its SHA-256 (a conforming
-server refuses a part that arrived damaged), the object's SHA-256 is computed while
-streaming and recorded as ``x-amz-meta-sha256``, and a HEAD after the upload checks the
-stored size, that record, and the server's own checksum (whole-object or composite): a
-mismatch deletes the object and raises :class:`ChecksumMismatch`. A streamed put bigger
+parts in memory whatever the object's size. Each part carries its CRC32 (a conforming
+server refuses a part that arrived damaged; CRC32 is the SDKs' default, a quarter of
+SHA-256's cost), the object's SHA-256 is computed while streaming and recorded as
+``x-amz-meta-sha256``, and a HEAD after the upload checks the stored size, that record,
+and the server's own CRC32 (whole-object or composite): a mismatch deletes the object and
+raises :class:`ChecksumMismatch`. A streamed put bigger
 than one part learns its hash only at the end, and S3 metadata cannot change in place, so
 that object is copied onto itself, server-side, with the hash added.
 
@@ -30,6 +31,7 @@ import builtins
 import hashlib
 import logging
 import re
+import zlib
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -185,21 +187,24 @@ class S3Store:
         size = (await asyncio.to_thread(Path(path).stat)).st_size
         if sha256 is None:  # recorded up front: metadata is fixed when an upload starts
             sha256 = await asyncio.to_thread(_hash_file, Path(path))
-        parts = _file_parts(Path(path), _part_size_for(size, self._part_size))
-        return await self._upload(key, s3key, parts, content_type, meta, sha256)
+        part_size = _part_size_for(size, self._part_size)
+        parts = _file_parts(Path(path), part_size)
+        multipart = size > part_size
+        return await self._upload(key, s3key, parts, content_type, meta, sha256, multipart)
 
     def _put_small(
         self, key: str, s3key: str, data: bytes, content_type: str, meta: dict[str, str]
     ) -> StoredObject:
-        digest = hashlib.sha256(data).digest()
-        return self._put_one(key, s3key, data, digest, digest.hex(), content_type, meta)
+        hashes = _Hashes()
+        hashes.add(data)
+        return self._put_one(key, s3key, data, hashes, hashes.sha256(), content_type, meta)
 
     def _put_one(
         self,
         key: str,
         s3key: str,
         data: bytes,
-        digest: bytes,
+        hashes: _Hashes,
         sha: str,
         content_type: str,
         meta: dict[str, str],
@@ -211,11 +216,11 @@ class S3Store:
                 Body=data,
                 ContentType=content_type,
                 Metadata={**meta, HASH_METADATA: sha},
-                ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=_b64(digest),
+                ChecksumAlgorithm="CRC32",
+                ChecksumCRC32=_crc_b64(hashes.parts[0]),
                 **self._write_args,
             )
-        self._verify(key, s3key, len(data), sha, [digest])
+        self._verify(key, s3key, len(data), sha, hashes)
         return StoredObject(key, sha, len(data), content_type, meta)
 
     async def _upload(
@@ -226,33 +231,37 @@ class S3Store:
         content_type: str,
         meta: dict[str, str],
         declared: str | None,
+        multipart: bool = False,
     ) -> StoredObject:
-        """One PutObject when ``parts`` has one part, else a multipart upload."""
-        full = hashlib.sha256()
+        """One PutObject when ``parts`` has one part, else a multipart upload (at once when
+        the caller knows it is ``multipart``)."""
+        hashes = _Hashes(whole_crc=declared is None)  # None: copied onto itself at the end
+        ahead: builtins.list[bytes] = []
         try:
-            first = await anext(parts, b"")
-            second = await anext(parts, None)
-            if second is None:
-                digest = await asyncio.to_thread(_hash_part, full, first)
-                sha = _check_declared(key, declared, full.hexdigest())
-                return await asyncio.to_thread(
-                    self._put_one, key, s3key, first, digest, sha, content_type, meta
-                )
-            ahead = [first, second]
-            del first, second  # from here the list owns them: sent parts can be freed
-            upload = _Multipart(self, key, s3key, full)
+            if not multipart:
+                first = await anext(parts, b"")
+                second = await anext(parts, None)
+                if second is None:
+                    await asyncio.to_thread(hashes.add, first)
+                    sha = _check_declared(key, declared, hashes.sha256())
+                    return await asyncio.to_thread(
+                        self._put_one, key, s3key, first, hashes, sha, content_type, meta
+                    )
+                ahead += [first, second]
+                del first, second  # from here the list owns them: sent parts can be freed
+            upload = _Multipart(self, key, s3key, hashes)
             await self._send_parts(upload, ahead, parts, content_type, meta, declared)
         finally:
             await parts.aclose()
-        sha = full.hexdigest()
-        digests: builtins.list[bytes] | None = upload.digests
+        sha = hashes.sha256()
+        comparable: _Hashes | None = hashes
         if declared is None:
             await asyncio.to_thread(
                 self._record_hash, key, s3key, upload.size, upload.etag, content_type, meta, sha
             )
             if upload.size > MAX_COPY_SIZE:  # copied in parts of its own: another composite
-                digests = None
-        await asyncio.to_thread(self._verify, key, s3key, upload.size, sha, digests)
+                comparable = None
+        await asyncio.to_thread(self._verify, key, s3key, upload.size, sha, comparable)
         return StoredObject(key, sha, upload.size, content_type, meta)
 
     async def _send_parts(
@@ -265,13 +274,13 @@ class S3Store:
         declared: str | None,
     ) -> None:
         """Upload ``ahead`` then ``rest``; completed only if the hash is the declared one."""
-        await upload.start(content_type, {**meta, HASH_METADATA: declared} if declared else meta)
+        upload.start(content_type, {**meta, HASH_METADATA: declared} if declared else meta)
         try:
             while ahead:
                 await upload.add(ahead.pop(0))  # hold no more than the parts in flight
             async for part in rest:
                 await upload.add(part)
-            _check_declared(upload.key, declared, upload.sha256())
+            _check_declared(upload.key, declared, upload.hashes.sha256())
             await upload.complete()
         except BaseException:
             await upload.abort()
@@ -292,7 +301,7 @@ class S3Store:
             "MetadataDirective": "REPLACE",
             "Metadata": {**meta, HASH_METADATA: sha},
             "ContentType": content_type,
-            "ChecksumAlgorithm": "SHA256",
+            "ChecksumAlgorithm": "CRC32",
             "CopySourceIfMatch": etag,  # never stamp our hash on someone else's object
             **self._write_args,
         }
@@ -308,15 +317,13 @@ class S3Store:
                 )
                 self._client.copy(source, self.bucket, s3key, ExtraArgs=extra, Config=config)
 
-    def _verify(
-        self, key: str, s3key: str, size: int, sha: str, digests: builtins.list[bytes] | None
-    ) -> None:
+    def _verify(self, key: str, s3key: str, size: int, sha: str, hashes: _Hashes | None) -> None:
         """Check what S3 holds against what was sent; delete it and raise if they differ.
 
-        ``digests``: the parts' SHA-256s, to check S3's own checksum (None: not comparable).
+        ``hashes``: what was sent, to check S3's own checksum (None: not comparable).
         """
         head = self._head_raw(key, s3key)
-        problems = _differences(head, size, sha, digests)
+        problems = _differences(head, size, sha, hashes)
         if problems:
             with suppress(StorageError):
                 self._delete(key, s3key)
@@ -493,21 +500,27 @@ class S3Store:
 class _Multipart:
     """One multipart upload: parts hashed in order, up to ``max_concurrency`` in flight."""
 
-    def __init__(self, store: S3Store, key: str, s3key: str, full: hashlib._Hash) -> None:
+    def __init__(self, store: S3Store, key: str, s3key: str, hashes: _Hashes) -> None:
         self._store = store
         self._client = store._client
         self.key = key
         self._s3key = s3key
-        self._full = full
+        self.hashes = hashes
         self._upload_id = ""
         self.etag = ""
         self._done: dict[int, CompletedPartTypeDef] = {}
         self._inflight: set[asyncio.Task[None]] = set()
-        self.digests: list[bytes] = []
+        self._created: asyncio.Task[str] | None = None
         self.size = 0
 
-    async def start(self, content_type: str, metadata: dict[str, str]) -> None:
-        self._upload_id = await asyncio.to_thread(self._create, content_type, metadata)
+    def start(self, content_type: str, metadata: dict[str, str]) -> None:
+        """Create the upload in the background: the first part is read and hashed meanwhile."""
+        self._created = asyncio.create_task(asyncio.to_thread(self._create, content_type, metadata))
+
+    async def _upload_id_known(self) -> None:
+        assert self._created is not None
+        # Shielded: a cancel here must not lose the id of an upload S3 has created.
+        self._upload_id = await asyncio.shield(self._created)
 
     def _create(self, content_type: str, metadata: dict[str, str]) -> str:
         s = self._store
@@ -517,12 +530,12 @@ class _Multipart:
                 Key=self._s3key,
                 ContentType=content_type,
                 Metadata=metadata,
-                ChecksumAlgorithm="SHA256",
+                ChecksumAlgorithm="CRC32",
                 **s._write_args,
             )["UploadId"]
 
     async def add(self, data: bytes) -> None:
-        number = len(self.digests) + 1
+        number = len(self.hashes.parts) + 1
         if number > MAX_PARTS:
             raise StorageConfigError(
                 f"{self.key!r} needs more than {MAX_PARTS} parts of "
@@ -530,14 +543,13 @@ class _Multipart:
             )
         while len(self._inflight) >= self._store._concurrency:
             await self._wait_one()
-        digest = await asyncio.to_thread(_hash_part, self._full, data)
-        self.digests.append(digest)
+        checksum = await asyncio.to_thread(self.hashes.add, data)
         self.size += len(data)
-        task = asyncio.create_task(asyncio.to_thread(self._upload_part, number, data, digest))
+        await self._upload_id_known()
+        task = asyncio.create_task(asyncio.to_thread(self._upload_part, number, data, checksum))
         self._inflight.add(task)
 
-    def _upload_part(self, number: int, data: bytes, digest: bytes) -> None:
-        checksum = _b64(digest)
+    def _upload_part(self, number: int, data: bytes, checksum: str) -> None:
         with _errors(self.key):
             response = self._client.upload_part(
                 Bucket=self._store.bucket,
@@ -545,13 +557,13 @@ class _Multipart:
                 UploadId=self._upload_id,
                 PartNumber=number,
                 Body=data,
-                ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=checksum,
+                ChecksumAlgorithm="CRC32",
+                ChecksumCRC32=checksum,
             )
         self._done[number] = {
             "PartNumber": number,
             "ETag": response["ETag"],
-            "ChecksumSHA256": checksum,
+            "ChecksumCRC32": checksum,
         }
 
     async def _wait_one(self) -> None:
@@ -560,10 +572,8 @@ class _Multipart:
             self._inflight.discard(task)
             task.result()
 
-    def sha256(self) -> str:
-        return self._full.hexdigest()
-
     async def complete(self) -> None:
+        await self._upload_id_known()
         while self._inflight:
             await self._wait_one()
         self.etag = await asyncio.to_thread(self._complete)
@@ -582,6 +592,14 @@ class _Multipart:
     async def abort(self) -> None:
         """Drop the upload, after the parts being sent (a bounded wait): S3 may keep a part
         that lands after the abort."""
+        created = self._created
+        if created is None:
+            return
+        if not created.done():
+            await asyncio.wait([created], timeout=_ABORT_WAIT_S)
+        if not created.done() or created.cancelled() or created.exception() is not None:
+            return  # no upload, or one recover() will find: nothing to abort now
+        self._upload_id = created.result()
         if self._inflight:
             await asyncio.wait(self._inflight, timeout=_ABORT_WAIT_S)
             for task in self._inflight:
@@ -625,12 +643,17 @@ def make_s3_client(
         "signature_version": "s3v4",
         "retries": retries,
         "max_pool_connections": max_pool_connections,
-        # The store sends its own SHA-256 per part and checks reads itself.
+        # The store sends its own CRC32 per part and checks reads itself.
         "request_checksum_calculation": "when_required",
         "response_checksum_validation": "when_required",
     }
+    # No SHA-256 of each body for the signature (botocore's default over plain HTTP): the
+    # signed x-amz-checksum-crc32 header already binds the body, and that pass cost more
+    # than the upload's own hashing.
+    s3: dict[str, Any] = {"payload_signing_enabled": False}
     if addressing_style:
-        options["s3"] = {"addressing_style": addressing_style}
+        s3["addressing_style"] = addressing_style
+    options["s3"] = s3
     session = boto3.session.Session(botocore_session=core)
     client: S3Client = session.client("s3", config=Config(**options))
     return client
@@ -732,7 +755,7 @@ def _errors(key: str) -> Iterator[None]:
 
 
 def _differences(
-    head: HeadObjectOutputTypeDef, size: int, sha: str, digests: list[bytes] | None
+    head: HeadObjectOutputTypeDef, size: int, sha: str, hashes: _Hashes | None
 ) -> list[str]:
     problems = []
     if head["ContentLength"] != size:
@@ -740,15 +763,9 @@ def _differences(
     recorded = head["Metadata"].get(HASH_METADATA)
     if recorded != sha:
         problems.append(f"recorded sha256 {recorded}, sent {sha}")
-    server = head.get("ChecksumSHA256")
-    if (
-        server and digests is not None
-    ):  # whole-object, or composite ("<sha256 of the part hashes>-<parts>")
-        accepted = {_b64(bytes.fromhex(sha))}
-        if len(digests) > 1:
-            accepted.add(_b64(hashlib.sha256(b"".join(digests)).digest()))
-        if server.split("-")[0] not in accepted:
-            problems.append(f"the server's SHA-256 checksum is {server}")
+    server = head.get("ChecksumCRC32")  # whole-object, or composite: "<crc of crcs>-<parts>"
+    if server and hashes is not None and server.split("-")[0] not in hashes.accepted_crc32():
+        problems.append(f"the server's CRC32 checksum is {server}")
     return problems
 
 
@@ -775,9 +792,44 @@ def _part_size_for(size: int, part_size: int) -> int:
     return max(part_size, -(-needed // MiB) * MiB)
 
 
-def _hash_part(full: hashlib._Hash, data: bytes) -> bytes:
-    full.update(data)
-    return hashlib.sha256(data).digest()
+class _Hashes:
+    """What an upload computes as it reads: the object's SHA-256 (its identity, recorded in
+    metadata) and CRC32s (S3's own check): each part's, and with ``whole_crc`` the whole
+    object's, which S3 reports after a multipart object is copied onto itself."""
+
+    def __init__(self, *, whole_crc: bool = False) -> None:
+        self._sha = hashlib.sha256()
+        self._crc: int | None = 0 if whole_crc else None
+        self.parts: list[int] = []
+
+    def add(self, part: bytes) -> str:
+        """Hash the next part; its CRC32 as S3 wants it (base64 of 4 big-endian bytes)."""
+        self._sha.update(part)
+        crc = zlib.crc32(part)
+        self.parts.append(crc)
+        if self._crc is not None:
+            self._crc = zlib.crc32(part, self._crc)
+        return _crc_b64(crc)
+
+    def sha256(self) -> str:
+        return self._sha.hexdigest()
+
+    def whole_crc32(self) -> str | None:
+        if len(self.parts) == 1:
+            return _crc_b64(self.parts[0])
+        return None if self._crc is None else _crc_b64(self._crc)
+
+    def accepted_crc32(self) -> set[str]:
+        """The whole object's CRC32 where known, and (multipart) the CRC32 of the parts'."""
+        accepted = {crc for crc in [self.whole_crc32()] if crc}
+        if len(self.parts) > 1:
+            joined = b"".join(crc.to_bytes(4, "big") for crc in self.parts)
+            accepted.add(_crc_b64(zlib.crc32(joined)))
+        return accepted
+
+
+def _crc_b64(crc: int) -> str:
+    return _b64(crc.to_bytes(4, "big"))
 
 
 def _sha256_hex(data: bytes) -> str:

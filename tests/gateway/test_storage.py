@@ -269,6 +269,26 @@ async def test_canceled_put_leaves_nothing(store: ObjectStore, backend: Backend)
     assert backend.leftovers() == 0
 
 
+@pytest.mark.parametrize("after_ms", [0, 1, 3, 10, 30])
+async def test_put_file_canceled_at_any_point_leaves_nothing(
+    store: ObjectStore, backend: Backend, tmp_path: Path, after_ms: int
+) -> None:
+    """Nothing, or the whole object; no temp file, no upload left unfinished. Including
+    while S3's multipart upload is still being created in the background."""
+    src, data = tmp_path / "spooled.mp4", os.urandom(11 * MiB)
+    src.write_bytes(data)
+    put = asyncio.create_task(store.put_file(KEY, src))
+    await asyncio.sleep(after_ms / 1000)
+    put.cancel()
+    [outcome] = await asyncio.gather(put, return_exceptions=True)
+
+    if isinstance(outcome, asyncio.CancelledError) and await store.head(KEY) is None:
+        assert await store.list() == []
+    else:  # it finished first, or a rename or a complete was under way: then it is whole
+        assert await read(store, KEY) == data
+    assert backend.leftovers() == 0
+
+
 async def test_recover_cleans_up_interrupted_puts(store: ObjectStore, backend: Backend) -> None:
     await store.put_bytes("t/j/s/1/video.mp4", b"done")
     backend.leave_unfinished_put("t/j/s/2/video.mp4")

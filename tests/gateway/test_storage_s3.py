@@ -11,6 +11,7 @@ import hashlib
 import os
 import socket
 import sys
+import zlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -41,6 +42,15 @@ def sha(data: bytes) -> str:
 
 def b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode()
+
+
+def crc32(data: bytes) -> bytes:
+    return zlib.crc32(data).to_bytes(4, "big")
+
+
+def crc32_of(data: bytes) -> str:
+    """A CRC32 as S3 reports it: base64 of its 4 big-endian bytes."""
+    return b64(crc32(data))
 
 
 async def chunks(data: bytes, size: int = 256 * 1024) -> AsyncIterator[bytes]:
@@ -161,8 +171,8 @@ async def test_encryption_storage_class_and_type_survive_every_kind_of_put(
     assert b.leftovers() == 0
 
 
-async def test_parts_carry_sha256_checksums(s3: Backend, s3_client: Any, tmp_path: Path) -> None:
-    """S3 refuses a part whose x-amz-checksum-sha256 does not match (moto records it)."""
+async def test_parts_carry_crc32_checksums(s3: Backend, s3_client: Any, tmp_path: Path) -> None:
+    """S3 refuses a part whose x-amz-checksum-crc32 does not match (moto records it)."""
     data = os.urandom(11 * MiB)
     src = tmp_path / "spool.mp4"
     src.write_bytes(data)
@@ -170,14 +180,26 @@ async def test_parts_carry_sha256_checksums(s3: Backend, s3_client: Any, tmp_pat
 
     raw = s3_client.head_object(Bucket=s3.store.bucket, Key=s3.raw_key(KEY), ChecksumMode="ENABLED")
     parts = [data[i : i + 5 * MiB] for i in range(0, len(data), 5 * MiB)]
-    composite = hashlib.sha256(b"".join(hashlib.sha256(p).digest() for p in parts)).digest()
-    assert raw["ChecksumSHA256"].split("-")[0] == b64(composite)
+    composite = crc32_of(b"".join(crc32(p) for p in parts))
+    assert raw["ChecksumCRC32"].split("-")[0] == composite  # S3 adds "-3"; moto does not
 
     await s3.store.put_bytes("t/small", b"abc")
     raw = s3_client.head_object(
         Bucket=s3.store.bucket, Key=s3.raw_key("t/small"), ChecksumMode="ENABLED"
     )
-    assert raw["ChecksumSHA256"] == b64(hashlib.sha256(b"abc").digest())
+    assert raw["ChecksumCRC32"] == crc32_of(b"abc")
+
+
+async def test_a_streamed_multipart_put_reads_back_its_whole_crc32(
+    s3: Backend, s3_client: Any
+) -> None:
+    """Copied onto itself to record its hash, the object gets a whole-object CRC32 from S3,
+    and the store checks it against the one it computed while streaming."""
+    data = os.urandom(11 * MiB)
+    await s3.store.put_stream(KEY, chunks(data))
+    raw = s3_client.head_object(Bucket=s3.store.bucket, Key=s3.raw_key(KEY), ChecksumMode="ENABLED")
+    assert raw["ChecksumCRC32"] == crc32_of(data)
+    assert raw["Metadata"]["sha256"] == sha(data)
 
 
 @pytest.mark.parametrize("size", [1000, 11 * MiB])
@@ -194,24 +216,31 @@ async def test_put_file_refuses_bytes_that_are_not_the_declared_ones(
 
 def test_what_the_check_after_an_upload_catches() -> None:
     data = b"x" * 100
-    digests = [hashlib.sha256(data[:60]).digest(), hashlib.sha256(data[60:]).digest()]
-    composite = b64(hashlib.sha256(b"".join(digests)).digest())
+    hashes = _s3._Hashes(whole_crc=True)
+    hashes.add(data[:60])
+    hashes.add(data[60:])
+    composite = crc32_of(crc32(data[:60]) + crc32(data[60:]))
     good: dict[str, Any] = {
         "ContentLength": 100,
         "Metadata": {"sha256": sha(data)},
-        "ChecksumSHA256": f"{composite}-2",
+        "ChecksumCRC32": f"{composite}-2",
     }
-    assert _s3._differences(good, 100, sha(data), digests) == []
-    whole = {**good, "ChecksumSHA256": b64(hashlib.sha256(data).digest())}  # after a copy
-    assert _s3._differences(whole, 100, sha(data), digests) == []
+    assert _s3._differences(good, 100, sha(data), hashes) == []
+    whole = {**good, "ChecksumCRC32": crc32_of(data)}  # after a copy
+    assert _s3._differences(whole, 100, sha(data), hashes) == []
 
-    assert _s3._differences({**good, "ContentLength": 99}, 100, sha(data), digests) == [
+    assert _s3._differences({**good, "ContentLength": 99}, 100, sha(data), hashes) == [
         "99 bytes stored, 100 sent"
     ]
     wrong = {**good, "Metadata": {"sha256": "0" * 64}}
-    assert "recorded sha256" in _s3._differences(wrong, 100, sha(data), digests)[0]
-    damaged = {**good, "ChecksumSHA256": b64(b"\0" * 32) + "-2"}
-    assert "checksum" in _s3._differences(damaged, 100, sha(data), digests)[0]
+    assert "recorded sha256" in _s3._differences(wrong, 100, sha(data), hashes)[0]
+    damaged = {**good, "ChecksumCRC32": b64(b"\0" * 4) + "-2"}
+    assert "checksum" in _s3._differences(damaged, 100, sha(data), hashes)[0]
+    declared = _s3._Hashes()  # put_file: no whole CRC, so only the composite is accepted
+    declared.add(data[:60])
+    declared.add(data[60:])
+    assert _s3._differences(good, 100, sha(data), declared) == []
+    assert "checksum" in _s3._differences(whole, 100, sha(data), declared)[0]
 
 
 async def test_a_streamed_put_bigger_than_one_copy(
