@@ -106,7 +106,7 @@ class OutputWriter:
         pending = self._spool.load(attempt.id)
         if pending is None:
             pending = await self._spool_shot(job, shot, attempt, attempts, chunks, cost_micros)
-        await self._store_pending(pending, on_outage)
+        await self._store_pending(pending, on_outage, keep=True)
         return StoredOutput(pending.key, pending.info)
 
     async def _spool_shot(
@@ -146,7 +146,6 @@ class OutputWriter:
             prov_key = shot_provenance_key(job.tenant_id, job.id, shot.id, attempt.number)
             wire = {**_wire_output(output), "provenance_key": prov_key}
             pending = _pending(attempt.id, video, output, manifest, prov_key, wire)
-            self._spool.save(pending)
         except BaseException:
             self._spool.discard(attempt.id)
             raise
@@ -216,13 +215,17 @@ class OutputWriter:
         await self._store_pending(pending, None)  # not saved: a restart assembles it again
         return StoredOutput(key, wire)
 
-    async def _store_pending(self, pending: Pending, on_outage: OnOutage | None) -> None:
+    async def _store_pending(
+        self, pending: Pending, on_outage: OnOutage | None, *, keep: bool = False
+    ) -> None:
         """Store the spooled output and its manifest, then drop it from the spool.
 
         While the store is unreachable the output stays spooled and the upload is
         retried with backoff, for as long as it takes (a cancel or shutdown stops the
-        wait; the output stays for the next start). Any other failure drops it: the
-        caller fetches again.
+        wait). With ``keep``, the first such failure saves its record, so the next start
+        stores it from here; a store that answers at once needs no record (a crash in
+        between fetches again: the key is fixed). Any other failure drops it: the caller
+        fetches again.
         """
         failures = 0
         while True:
@@ -233,6 +236,8 @@ class OutputWriter:
                     self._spool.discard(pending.name)
                     raise
                 failures += 1
+                if failures == 1 and keep:
+                    self._spool.save(pending)
                 delay = self._backoff.delay(failures)
                 log.warning(
                     "store unreachable, %s waits in the spool (try %d, next in %.1f s): %s",

@@ -1,11 +1,12 @@
 """The local spool: outputs fetched from a backend wait here until the store has them.
 
 Every output passes through ``data_dir/spool``: the download is written (and hashed)
-there, probed and signed, then a :class:`Pending` record is saved beside it. From then
-on the output no longer depends on the backend (whose URLs expire): while the store is
-unreachable it waits here and only the upload is retried, and a restart finds it again
-(:meth:`Spool.load`). The record goes last, written atomically, so a file without one
-is an unfinished download and is dropped on start.
+there, probed and signed, then stored. If the store is unreachable, a :class:`Pending`
+record is saved beside it: from then on the output no longer depends on the backend
+(whose URLs expire), it waits here and only the upload is retried, and a restart finds
+it again (:meth:`Spool.load`). The record goes last, written atomically, so a file
+without one is an unfinished download (or one the store was taking when the process
+died: its backend is asked again) and is dropped on start.
 
 Layout, per output name (an attempt id, or ``{job}-final``)::
 
