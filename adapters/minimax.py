@@ -11,7 +11,9 @@ Why it looks the way it does (vendor reference: ``vendors.md`` §8, from MiniMax
   1000/1001/1002 (unknown, timeout, rate limit) are retried; 1004 (auth), 1008 (balance,
   UNCONFIRMED) and 2038 (real-name verification) fall back to another vendor; 1026/1027
   (sensitive input/output) are content refusals; 2013 (bad parameters, UNCONFIRMED) is
-  bad input. A code not in that table falls back rather than retrying blindly.
+  bad input. A code not in that table falls back rather than retrying blindly. A ``Fail``
+  task's query is itself a success (``status_msg: "success"``): its failure message is the
+  body's own reason where there is one, else a non-zero ``base_resp``'s, never "success".
 - **Wire types**: ``duration`` is an integer (6 or 10), ``resolution`` is ``768P``/``1080P``
   (upper-case P), the first frame is a URL or a data URL as given. There is no negative
   prompt, seed, audio, aspect ratio or last frame in v1: the first four are dropped (the
@@ -123,6 +125,30 @@ def _base_resp(body: dict[str, Any]) -> tuple[int, str]:
     return code, str(base.get("status_msg") or "")
 
 
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _failure_message(body: dict[str, Any], code: int, status_msg: str) -> str:
+    """Why a ``Fail`` task failed, in MiniMax's words where the answer has any.
+
+    The v1 query documents no reason field; ``error_message`` (seen in third-party
+    clients) and ``error.message`` (the v2 shape) are read when present: UNCONFIRMED.
+    ``base_resp.status_msg`` is the query's own outcome, only a reason when its
+    ``status_code`` is not 0 (a query that worked says ``"success"`` for a failed task).
+    """
+    error = body.get("error")
+    for candidate in (
+        body.get("error_message"),
+        error.get("message") if isinstance(error, dict) else error,
+    ):
+        if text := _text(candidate):
+            return text
+    if code != 0 and (text := _text(status_msg)):
+        return text
+    return "MiniMax reported the task failed"
+
+
 def parse_status(body: dict[str, Any]) -> JobStatus:
     """A query answer → :class:`JobStatus` (no URL yet: that is the file step's)."""
     raw = body.get("status")
@@ -137,7 +163,7 @@ def parse_status(body: dict[str, Any]) -> JobStatus:
         content = code in _CONTENT_CODES
         failure = Failure(
             code="content_rejected" if content else "generation_failed",
-            message=message or "MiniMax reported the task failed",
+            message=_failure_message(body, code, message),
             failure_class="fatal" if content else "fallback",
         )
     return JobStatus(state=state, next_poll_s=_POLL_S, failure=failure, raw_state=raw)

@@ -99,6 +99,41 @@ def test_a_failed_task_is_data(code: int, failure_code: str, failure_class: str)
     assert (status.failure.code, status.failure.failure_class) == (failure_code, failure_class)
 
 
+@pytest.mark.parametrize(
+    ("extra", "base_resp", "message"),
+    [
+        # a query that worked says "success" about a task that failed: never the reason
+        ({}, OK, "MiniMax reported the task failed"),
+        ({"error_message": "video generation timed out"}, OK, "video generation timed out"),
+        ({"error": {"message": "output flagged"}}, OK, "output flagged"),
+        ({"error": "the model crashed"}, OK, "the model crashed"),
+        ({"error_message": "  "}, OK, "MiniMax reported the task failed"),
+        ({}, {"status_code": 1000, "status_msg": "unknown error"}, "unknown error"),
+        (
+            {"error_message": "frame decode failed"},
+            {"status_code": 1000, "status_msg": "unknown error"},
+            "frame decode failed",
+        ),
+    ],
+)
+def test_a_failed_task_carries_minimaxs_own_reason(
+    extra: dict[str, Any], base_resp: dict[str, Any], message: str
+) -> None:
+    status = parse_status(query("Fail", base_resp=base_resp) | extra)
+    assert status.failure is not None
+    assert status.failure.message == message
+    assert status.failure.message != "success"
+
+
+async def test_a_polled_failure_reports_the_reason_not_the_query_outcome(make: Any) -> None:
+    body = query("Fail") | {"error_message": "generation failed: input image unreadable"}
+    status = await make(Vendor(httpx.Response(200, json=body))).poll(TASK)
+    assert (status.state, status.raw_state) == ("failed", "Fail")
+    assert status.failure is not None
+    assert status.failure.code == "generation_failed"
+    assert status.failure.message == "generation failed: input image unreadable"
+
+
 # --- errors -------------------------------------------------------------------------------
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from adapters.base import GenerationRequest
 from gateway.catalog import (
     Catalog,
     CatalogError,
@@ -59,10 +61,112 @@ def test_shipped_catalog_loads_with_the_expected_models() -> None:
         ("local/tiny-wan-i2v", "local"),
         ("local/tiny-ltx", "local"),
         ("local/tiny-ltx-i2v", "local"),
+        ("google/gemini-omni-1.1-flash", "google"),
+        ("fal/veo-3.1", "fal"),
+        ("fal/kling-v2.1-master", "fal"),
+        ("fal/ltx-video-13b-dev", "fal"),
+        ("replicate/veo-3.1", "replicate"),
     ]:
         assert catalog[model_id].adapter == adapter
-    assert 12 <= len(catalog) <= 16
+    assert 18 <= len(catalog) <= 24
     assert all(e.dialect in DIALECTS for e in catalog)
+
+
+IMG, LAST = "data:image/png;base64,iVBO", "data:image/png;base64,iVBP"
+
+
+def _request(model: str, mode: str, **fields: Any) -> GenerationRequest:
+    frames = {"t2v": {}, "i2v": {"image": IMG}, "flf2v": {"image": IMG, "last_frame": LAST}}
+    base: dict[str, Any] = {
+        "request_id": "att_1",
+        "model": model,
+        "prompt": "a harbour at dawn",
+        "duration_s": 8,
+        "fps": 24,
+        "width": 1280,
+        "height": 720,
+        "aspect_ratio": "16:9",
+        "resolution": "720p",
+        "audio": True,
+    }
+    return GenerationRequest(**base | frames[mode] | fields)
+
+
+@pytest.mark.parametrize(
+    ("model_id", "endpoints"),
+    [
+        (
+            "fal/veo-3.1",
+            {
+                "t2v": "fal-ai/veo3.1",
+                "i2v": "fal-ai/veo3.1/image-to-video",
+                "flf2v": "fal-ai/veo3.1/first-last-frame-to-video",
+            },
+        ),
+        (
+            "fal/kling-v2.1-master",
+            {
+                "t2v": "fal-ai/kling-video/v2.1/master/text-to-video",
+                "i2v": "fal-ai/kling-video/v2.1/master/image-to-video",
+            },
+        ),
+        (
+            "fal/ltx-video-13b-dev",
+            {"t2v": "fal-ai/ltx-video-13b-dev", "i2v": "fal-ai/ltx-video-13b-dev/image-to-video"},
+        ),
+    ],
+)
+def test_fal_entries_are_family_ids_the_fal_adapter_maps(
+    model_id: str, endpoints: dict[str, str]
+) -> None:
+    """Each mode the catalog offers has an endpoint, and its family's own input builder."""
+    from adapters import fal
+
+    entry = load_catalog()[model_id]
+    assert set(entry.capabilities.modes) == set(endpoints)
+    seconds = entry.capabilities.durations or entry.capabilities.duration_range or ()
+    duration, fps = max(seconds), entry.capabilities.fps[0]
+    for mode, endpoint in endpoints.items():
+        request = _request(entry.vendor_model, mode, duration_s=duration, fps=fps)
+        sent_to, body = fal.to_payload(request)
+        assert sent_to == endpoint
+        if model_id == "fal/veo-3.1":
+            assert body["duration"] == "8s" and body["generate_audio"] is True
+        elif model_id == "fal/kling-v2.1-master":
+            assert body["duration"] == "10"
+        else:
+            assert body["num_frames"] == 153  # 5 s at 30 fps, 8k + 1 frames
+
+
+def test_omni_and_replicate_entries_reach_their_wire() -> None:
+    from adapters import google, replicate
+
+    catalog = load_catalog()
+    omni = catalog["google/gemini-omni-1.1-flash"]
+    assert google.wire_for(omni.vendor_model) == "interactions"
+    path, body = google.to_payload(_request(omni.vendor_model, "i2v", duration_s=10))
+    assert path == "/v1beta/interactions"
+    assert body["model"] == "gemini-omni-1.1-flash"
+    assert body["response_format"]["duration"] == "10s"
+    veo = catalog["replicate/veo-3.1"]
+    path, body = replicate.to_payload(_request(veo.vendor_model, "flf2v"))
+    assert path == "v1/models/google/veo-3.1/predictions"
+    assert body["input"]["generate_audio"] is True and body["input"]["last_frame"] == LAST
+
+
+def test_new_entries_declare_audio_and_mark_estimated_prices() -> None:
+    catalog = load_catalog()
+    for model_id in ("google/gemini-omni-1.1-flash", "fal/veo-3.1", "replicate/veo-3.1"):
+        assert catalog[model_id].capabilities.audio, model_id
+        # no list price in the reference
+        assert catalog[model_id].price.confirmed is False, model_id
+    for model_id in ("fal/kling-v2.1-master", "fal/ltx-video-13b-dev"):
+        assert not catalog[model_id].capabilities.audio, model_id
+        assert catalog[model_id].price.confirmed is True, model_id  # fal's own list price
+    omni = catalog["google/gemini-omni-1.1-flash"].capabilities
+    assert omni.duration_range == (3, 10) and omni.duration_step == 1
+    assert catalog["fal/veo-3.1"].price.audio_per_second_micros == 200_000
+    assert catalog["fal/ltx-video-13b-dev"].price.per_video_micros == 200_000
 
 
 def test_tiny_models_render_sizes_their_families_accept() -> None:

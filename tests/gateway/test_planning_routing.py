@@ -509,7 +509,9 @@ def test_every_kind_renders_with_no_vendor_keys() -> None:
         body,
         catalog=catalog,
         routing=table,
-        backend_status=down("runway", "google", "kling", "luma", "fal", "minimax", "seedance"),
+        backend_status=down(
+            "runway", "google", "kling", "luma", "fal", "replicate", "minimax", "seedance"
+        ),
     )
     assert {s.model for s in q.shots} == {"local/preview"}
     assert q.total_usd == 0
