@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import socket
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import httpx
 import numpy as np
 import torch
+import uvicorn
 
 from gateway.app import create_app
 from gateway.settings import Settings
@@ -156,19 +159,19 @@ async def gateway_vs_bare(entry: ModelEntry, steps: int, repeats: int, work: Pat
         [httpx.AsyncClient(transport=httpx.ASGITransport(app=backend), base_url="http://local")]
     )
     await local.refresh()
-    # The SDK polls as a remote client would (every 0.5 s): its GETs share these 2 cores.
+    # The SDK polls as a remote client would (every 0.5 s) over a loopback socket to the
+    # gateway served by uvicorn in this process, as ``reelgate serve`` runs it. (An
+    # in-process ASGI transport would run the client's first GET inside the POST's task,
+    # ahead of the shot's own first step: a delay no remote client causes.)
     settings = Settings(data_dir=work / "gateway", poll_interval_s=0.5)
     app = create_app(settings, adapters={"local": local}, announce_key=False)
     pipe = await asyncio.to_thread(runner.run_on_device, partial(bare_pipeline, entry))
     gateway_s: list[float] = []
     backend_s: list[float] = []
     bare_s: list[float] = []
-    async with app.router.lifespan_context(app):
+    async with serving(app) as url:
         rt = app.state.runtime
-        async with (
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http,
-            AsyncClient(base_url="http://gw", api_key=rt.bootstrap_key, http_client=http) as client,
-        ):
+        async with AsyncClient(base_url=url, api_key=rt.bootstrap_key) as client:
             for i in range(repeats + 2):  # two warm-ups: pipeline load, first kernels
                 t0 = time.time()
                 job = await client.jobs.create({"shots": [{**GATEWAY_SHOT, "seed": i}]})
@@ -189,6 +192,26 @@ async def gateway_vs_bare(entry: ModelEntry, steps: int, repeats: int, work: Pat
     print(f"  through the gateway     {g:8.1f} ms   (POST → job recorded done, incl. MP4)")
     print(f"    of which the backend  {r:8.1f} ms   (pipeline call + H.264 encode)")
     print(f"  ratio gateway / bare    {g / b:8.2f}x   target <= 1.10\n")
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """Serve ``app`` (lifespan included) on a free loopback port of this event loop."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # raises why it did not start
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 def _seconds(start: str, end: str) -> float:

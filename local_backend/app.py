@@ -175,7 +175,10 @@ def create_app(config: BackendConfig | None = None) -> FastAPI:
     async def create(body: GenerationCreate) -> GenerationView:
         params = GenerationParams.model_validate(body.model_dump(exclude={"request_id"}))
         try:
-            gen, _ = await asyncio.to_thread(runner.submit, params, body.request_id)
+            if params.image is None and params.last_frame is None:  # checks only: no hop
+                gen, _ = runner.submit(params, body.request_id)
+            else:  # decoding and fitting an image takes milliseconds: off the loop
+                gen, _ = await asyncio.to_thread(runner.submit, params, body.request_id)
         except UnknownModel:
             raise _Problem(
                 404,

@@ -38,6 +38,11 @@ T = TypeVar("T")
 #: Long polls wake on a new step at most this often: a diffusion step takes seconds
 #: and each one shows, a preview "step" is one frame of a few milliseconds.
 STEP_NOTIFY_S = 0.2
+#: A device that just finished stays idle this long before it prepares the next
+#: request's pipeline: in those milliseconds the gateway fetches and stores the output,
+#: and the preparation's Python work would hold the GIL against it (up to the 5 ms
+#: switch interval at a time). A job that arrives meanwhile prepares its own.
+IDLE_PREP_DELAY_S = 0.05
 
 
 class UnknownModel(LookupError):
@@ -253,13 +258,22 @@ class Runner:
     def _work(self) -> None:
         while (gen := self._next()) is not None:
             self._run(gen)
-            with self._lock:
-                idle = not self._queue and not self._calls
-            if idle:
+            if self._stays_idle(IDLE_PREP_DELAY_S):
                 try:
                     gen.task.idle(self.config.device)
                 except Exception:  # a head start only: the next job does it itself
                     log.exception("preparing after generation %s failed", gen.id)
+
+    def _stays_idle(self, seconds: float) -> bool:
+        """Whether no job, call or shutdown arrives within ``seconds``."""
+        deadline = time.monotonic() + seconds
+        with self._lock:
+            while not (self._queue or self._calls or self._closed):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return True
+                self._lock.wait(left)
+            return False
 
     def _run(self, gen: Generation) -> None:
         out = self.work_dir / f"{gen.id}.mp4"

@@ -156,7 +156,8 @@ class ShotEngine:
                 return None
             job = s.get(Job, shot.job_id)
             assert job is not None
-            attempt = _latest_attempt(s, shot.id)
+            # A queued shot has no attempt yet: its first is made with the move to running.
+            attempt = None if shot.status == "queued" else _latest_attempt(s, shot.id)
             if attempt is None and not job.cancel_requested:
                 attempt = self._new_attempt(s, job, shot, 0)
         if job.cancel_requested:
@@ -549,7 +550,11 @@ class ShotEngine:
             s.commit()
             return None
         adapter, backend_model = self._models(model_id)
-        number = len(s.exec(select(Attempt.id).where(Attempt.shot_id == shot.id)).all()) + 1
+        number = (
+            1
+            if shot.status == "queued"
+            else len(s.exec(select(Attempt.id).where(Attempt.shot_id == shot.id)).all()) + 1
+        )
         attempt_id = new_id("att")
         spec = request.shots[shot.index]
         camera = spec.prompt.camera if isinstance(spec.prompt, t.StructuredPrompt) else None

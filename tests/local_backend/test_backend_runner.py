@@ -47,8 +47,13 @@ class FlakyTask:
         out.write_bytes(b"video")
 
     def idle(self, device: str) -> None:
+        IDLED.append((self.prompt, time.monotonic()))
         if self.prompt == "idle-bug":
             raise RuntimeError("preparing the next job failed")
+
+
+#: (prompt, when) of each ``idle`` call: the head start a device takes for the next job.
+IDLED: list[tuple[str, float]] = []
 
 
 class FlakyModel:
@@ -102,8 +107,35 @@ def test_the_worker_survives_a_failure(runner: Runner) -> None:
 
 
 def test_a_failure_while_idle_does_not_stop_the_worker(runner: Runner) -> None:
+    IDLED.clear()
     assert wait(runner.submit(params("idle-bug"), None)[0]).status == "succeeded"
+    deadline = time.monotonic() + 5
+    while not IDLED:  # the failing head start has run
+        assert time.monotonic() < deadline, "the idle device never prepared"
+        time.sleep(0.01)
     assert wait(runner.submit(params("fine"), None)[0]).status == "succeeded"
+
+
+def test_the_next_job_is_prepared_only_after_a_quiet_spell(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway fetches the output in the moments after a job: the device's head
+    start for the next one waits, and is skipped when a job arrives meanwhile."""
+    quiet = 0.3
+    monkeypatch.setattr("local_backend.runner.IDLE_PREP_DELAY_S", quiet)
+    IDLED.clear()
+    wait(runner.submit(params("first"), None)[0])
+    second = wait(runner.submit(params("second"), None)[0])  # within the first's spell
+    deadline = time.monotonic() + 5
+    while not IDLED:
+        assert time.monotonic() < deadline, "the idle device never prepared"
+        time.sleep(0.01)
+    time.sleep(0.05)
+    assert [prompt for prompt, _ in IDLED] == ["second"]
+    ((_, when),) = IDLED
+    assert second.finished_at is not None
+    waited = (time.time() - second.finished_at) - (time.monotonic() - when)
+    assert waited >= quiet * 0.9
 
 
 def test_only_the_newest_finished_jobs_are_kept(runner: Runner, tmp_path: Path) -> None:
