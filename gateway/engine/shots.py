@@ -14,8 +14,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -420,19 +421,13 @@ class ShotEngine:
                     .where(col(Shot.id) == ctx.shot.id)
                     .values(cost_micros=settled.captured)
                 )
-            s.exec(
+            conn.execute(
                 update(Attempt)
                 .where(col(Attempt.id) == a.id)
                 .values(status="succeeded", cost_micros=cost, updated_at=now)
             )
-            s.add(
-                Event(
-                    job_id=job.id,
-                    shot_id=ctx.shot.id,
-                    type="shot.succeeded",
-                    data={"sha256": stored.info["sha256"], "model": a.model},
-                )
-            )
+            data = {"sha256": stored.info["sha256"], "model": a.model}
+            conn.execute(_INSERT_EVENT, [_event(job.id, ctx.shot.id, "shot.succeeded", data, now)])
             s.commit()
         return None
 
@@ -696,10 +691,21 @@ class ShotEngine:
                     .values(progress=shot_progress, updated_at=now)
                 )
             if event is not None:
-                s.add(Event(job_id=ctx.job.id, shot_id=a.shot_id, type=event[0], data=event[1]))
+                row = _event(ctx.job.id, a.shot_id, event[0], event[1], now)
+                s.connection().execute(_INSERT_EVENT, [row])
             s.commit()
         for name, value in values.items():
             setattr(a, name, value)
+
+
+#: Events are only ever appended: a Core INSERT skips the ORM's unit of work.
+_INSERT_EVENT = insert(Event).inline()
+
+
+def _event(
+    job_id: str, shot_id: str | None, kind: str, data: dict[str, object], now: datetime
+) -> dict[str, object]:
+    return {"job_id": job_id, "shot_id": shot_id, "type": kind, "data": data, "created_at": now}
 
 
 def _latest_attempt(s: Session, shot_id: str) -> Attempt | None:
