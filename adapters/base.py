@@ -20,7 +20,7 @@ returns a :class:`JobStatus` whose ``failure`` carries the same classification.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -154,6 +154,11 @@ class JobStatus(BaseModel):
     output_url: str | None = None
     failure: Failure | None = None
     cost_usd_micros: int | None = Field(default=None, description="Vendor-reported cost.")
+    vendor_usage: Mapping[str, int | str] | None = Field(
+        default=None,
+        description="What the vendor reports it billed, in its own units (fal billable "
+        "units, Kling unit deduction, tokens), priced or not.",
+    )
     raw_state: str | None = None
 
 

@@ -32,11 +32,12 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
 
+from adapters._cost import amount, usd_micros
 from adapters._http import retry_after, stream_output, transport_error, vendor_client
 from adapters._inputs import Mode, file_input, input_mode
 from adapters.base import (
@@ -409,18 +410,6 @@ def _body(response: httpx.Response, *, submit: bool = False) -> dict[str, Any]:
     return body
 
 
-def _micros(units: str | None, price: Decimal | None) -> int | None:
-    if units is None or price is None:
-        return None
-    try:
-        amount = Decimal(units.strip())
-    except InvalidOperation:
-        return None
-    if not amount.is_finite() or amount < 0:
-        return None
-    return int((amount * price * 1_000_000).to_integral_value(ROUND_HALF_UP))
-
-
 # --- the adapter ----------------------------------------------------------------------------
 
 
@@ -503,10 +492,16 @@ class FalAdapter:
                 failure_class="fallback",
             )
             return status.model_copy(update={"state": "failed", "failure": failure})
-        price = await self._unit_price(endpoint)
-        cost = _micros(response.headers.get("x-fal-billable-units"), price)
+        units = amount(response.headers.get("x-fal-billable-units"))
+        cost = usd_micros(units, await self._unit_price(endpoint))
+        usage = None if units is None else {"billable_units": str(units)}
         return status.model_copy(
-            update={"output_url": url, "cost_usd_micros": cost, "progress": 1.0}
+            update={
+                "output_url": url,
+                "cost_usd_micros": cost,
+                "vendor_usage": usage,
+                "progress": 1.0,
+            }
         )
 
     async def _failure(self, base: str, status: JobStatus) -> JobStatus:

@@ -13,8 +13,8 @@ different APIs and rejects each family's ids on the other's endpoint:
 * **Gemini Omni Flash** (any other id, e.g. ``gemini-omni-1.1-flash``): the Interactions
   API with ``background: true``. ``POST /v1beta/interactions`` answers ``{"id": "v1_…"}``;
   ``GET /v1beta/interactions/{id}`` until terminal; ``POST …/{id}/cancel`` cancels. Usage
-  comes back in tokens; it becomes ``cost_usd_micros`` only for models with a known
-  per-token price (:data:`DEFAULT_OMNI_PRICES`).
+  comes back in tokens (``vendor_usage``); it becomes ``cost_usd_micros`` for models with a
+  per-token price (:data:`DEFAULT_OMNI_PRICES`, or the adapter's ``omni_prices``).
 
 The backend job id is the vendor's own handle (an operation name or an interaction id),
 so :meth:`GoogleAdapter.poll` knows the wire from the id alone after a restart.
@@ -66,6 +66,7 @@ __all__ = [
     "classify",
     "interaction_cost",
     "interaction_payload",
+    "interaction_usage",
     "parse_interaction",
     "parse_operation",
     "parse_status",
@@ -100,10 +101,13 @@ class TokenPrice:
 
 #: Omni prices per token. Only the preview has one, and its source is third-party
 #: (runware, OpenMontage, LiteLLM's cost map; vendors-2026-11.md §1): $1.50/1M input,
-#: $17.50/1M video output, $9/1M text and thinking output. 1.1 and 1.2 prices are
-#: UNCONFIRMED, so their cost stays None unless the operator passes ``omni_prices``.
+#: $17.50/1M video output, $9/1M text and thinking output. 1.1's prices are UNCONFIRMED:
+#: it is billed at the preview's rates, as the catalog quotes it (gateway/catalog.toml);
+#: ``omni_prices`` replaces the table. 1.2 has no price (cost None) until configured.
+_PREVIEW_PRICE = TokenPrice(Decimal("1.50"), Decimal("17.50"), Decimal("9"))
 DEFAULT_OMNI_PRICES: Mapping[str, TokenPrice] = {
-    "gemini-omni-flash-preview": TokenPrice(Decimal("1.50"), Decimal("17.50"), Decimal("9")),
+    "gemini-omni-flash-preview": _PREVIEW_PRICE,
+    "gemini-omni-1.1-flash": _PREVIEW_PRICE,  # UNCONFIRMED: the preview's rates
 }
 
 
@@ -425,21 +429,30 @@ def _token(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
-def interaction_cost(body: Mapping[str, Any], prices: Mapping[str, TokenPrice]) -> int | None:
-    """micro-USD from ``usage`` at the model's per-token price; None without a price."""
-    price = prices.get(str(body.get("model") or ""))
+def interaction_usage(body: Mapping[str, Any]) -> dict[str, int] | None:
+    """The token counts of ``usage`` (video output apart), or None when it has none."""
     usage = body.get("usage")
-    if price is None or not isinstance(usage, dict):
+    if not isinstance(usage, dict):
         return None
     video = sum(
         _token(m.get("tokens"))
         for m in usage.get("output_tokens_by_modality") or []
         if isinstance(m, dict) and m.get("modality") == "video"
     )
-    other = max(_token(usage.get("total_output_tokens")) - video, 0)
-    other += _token(usage.get("total_thought_tokens"))
+    totals = ("total_input_tokens", "total_output_tokens", "total_thought_tokens")
+    return {key: _token(usage.get(key)) for key in totals} | {"video_output_tokens": video}
+
+
+def interaction_cost(body: Mapping[str, Any], prices: Mapping[str, TokenPrice]) -> int | None:
+    """micro-USD from ``usage`` at the model's per-token price; None without a price."""
+    price = prices.get(str(body.get("model") or ""))
+    usage = interaction_usage(body)
+    if price is None or usage is None:
+        return None
+    video = usage["video_output_tokens"]
+    other = max(usage["total_output_tokens"] - video, 0) + usage["total_thought_tokens"]
     cost = (
-        _token(usage.get("total_input_tokens")) * price.input
+        usage["total_input_tokens"] * price.input
         + video * price.output_video
         + other * price.output_other
     )
@@ -456,9 +469,11 @@ def parse_interaction(
     state = _INTERACTION_STATES[raw]
     if state in ("queued", "running"):
         return JobStatus(state=state, raw_state=raw, next_poll_s=OMNI_POLL_S)
-    cost = interaction_cost(body, prices)
+    cost, usage = interaction_cost(body, prices), interaction_usage(body)
     if state == "canceled":
-        return JobStatus(state=state, raw_state=raw, next_poll_s=0.0, cost_usd_micros=cost)
+        return JobStatus(
+            state=state, raw_state=raw, next_poll_s=0.0, cost_usd_micros=cost, vendor_usage=usage
+        )
     video = _interaction_video(body) if state == "succeeded" else None
     if video is not None:
         url = video.get("uri")
@@ -469,9 +484,10 @@ def parse_interaction(
             raw_state=raw,
             next_poll_s=0.0,
             cost_usd_micros=cost,
+            vendor_usage=usage,
         )
     status = _interaction_failure(body, raw)
-    return status.model_copy(update={"cost_usd_micros": cost})
+    return status.model_copy(update={"cost_usd_micros": cost, "vendor_usage": usage})
 
 
 def _interaction_failure(body: Mapping[str, Any], raw: str) -> JobStatus:

@@ -20,8 +20,11 @@ Why it looks the way it does (vendor reference: ``vendors.md`` §5, a copy of Kl
   by Kling as a duplicate; :meth:`KlingAdapter.submit` then looks the task up by that id
   (queries are free) and returns it, so resubmitting cannot start a second job. What a
   duplicate's refusal looks like is UNCONFIRMED: any bad-request refusal is checked this way.
-- **Cost**: Kling reports ``final_unit_deduction`` in units with no documented USD price
-  (UNCONFIRMED), so no cost is reported; the gateway settles at its catalog estimate.
+- **Cost**: a task reports ``data.final_unit_deduction``, the units it took from the
+  account's resource pack (addendum §8). The units always go out as ``vendor_usage``; they
+  become ``cost_usd_micros`` only with ``unit_price_usd`` (USD per unit, what the
+  operator's pack cost): the reference documents no USD price per unit (UNCONFIRMED), so
+  there is no default and the gateway settles at its catalog estimate.
 """
 
 from __future__ import annotations
@@ -32,12 +35,14 @@ import hmac
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
 from functools import partial
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from adapters._cost import amount, usd_micros, usd_price
 from adapters._http import retry_after, stream_output, transport_error, vendor_client
 from adapters.base import (
     AdapterError,
@@ -206,8 +211,9 @@ def _video_url(data: dict[str, Any]) -> str:
     return url
 
 
-def parse_status(body: dict[str, Any]) -> JobStatus:
-    """A query answer → :class:`JobStatus`; an unknown ``task_status`` is an error."""
+def parse_status(body: dict[str, Any], unit_price_usd: Decimal | None = None) -> JobStatus:
+    """A query answer → :class:`JobStatus`; an unknown ``task_status`` is an error.
+    ``final_unit_deduction`` becomes ``vendor_usage``, and a cost at ``unit_price_usd``."""
     data = _data(body)
     raw = data.get("task_status")
     state = _STATES.get(raw) if isinstance(raw, str) else None
@@ -217,12 +223,15 @@ def parse_status(body: dict[str, Any]) -> JobStatus:
     if state == "failed":
         message = str(data.get("task_status_msg") or "Kling reported the task failed")
         failure = Failure(code="generation_failed", message=message, failure_class="fallback")
+    units = amount(data.get("final_unit_deduction"))
     return JobStatus(
         state=state,
         next_poll_s=_POLL_S,
         output_url=_video_url(data) if state == "succeeded" else None,
         failure=failure,
         raw_state=raw,
+        cost_usd_micros=usd_micros(units, unit_price_usd),
+        vendor_usage=None if units is None else {"final_unit_deduction": str(units)},
     )
 
 
@@ -288,8 +297,12 @@ class KlingAdapter:
         base_url: str = DEFAULT_BASE_URL,
         client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,
+        unit_price_usd: Decimal | str | None = None,
     ) -> None:
+        """``unit_price_usd``: USD per unit of ``final_unit_deduction`` (no default: the
+        reference has no figure); without it the cost is None, the units still reported."""
         self._access_key, self._secret_key = _split_keys(api_key, secret_key)
+        self._unit_price = None if unit_price_usd is None else usd_price(unit_price_usd)
         self._client = client or vendor_client(base_url, _TIMEOUT)
         self._clock = clock
         self._token: tuple[str, float] | None = None  # (jwt, its exp)
@@ -357,7 +370,8 @@ class KlingAdapter:
 
     async def poll(self, backend_job_id: str) -> JobStatus:
         endpoint, task_id = _split(backend_job_id)
-        return parse_status(await self._send("GET", _query_path(endpoint, task_id), polling=True))
+        body = await self._send("GET", _query_path(endpoint, task_id), polling=True)
+        return parse_status(body, self._unit_price)
 
     async def cancel(self, backend_job_id: str) -> None:
         raise BackendFailure("Kling has no cancel endpoint", code="cancel_unsupported")

@@ -24,19 +24,24 @@ ByteDance provider):
   is not retried; other 429s are rate limits.
 - **Cancel** is ``DELETE …/tasks/{id}``; it cancels a *queued* task only (third-party
   source). Output URLs last 24 h and need no key.
-- **Cost**: ``usage.completion_tokens`` is reported, but the reference documents no USD
-  price per token, so no cost is reported; the gateway settles at its catalog estimate.
+- **Cost**: ModelArk bills per token and a task reports ``usage.completion_tokens`` (and
+  ``total_tokens``); both go out as ``vendor_usage``. The cost is ``completion_tokens`` x
+  the model's USD price per million tokens (``token_prices_usd``, else
+  :data:`DEFAULT_TOKEN_PRICES`); a model without a price reports no cost and the gateway
+  settles at its catalog estimate.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from decimal import Decimal
 from functools import partial
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from adapters._cost import MILLION, usd_micros, usd_price
 from adapters._http import retry_after, stream_output, transport_error, vendor_client
 from adapters.base import (
     AdapterError,
@@ -53,7 +58,14 @@ from adapters.base import (
     Submission,
 )
 
-__all__ = ["DEFAULT_BASE_URL", "SeedanceAdapter", "classify", "parse_status", "to_payload"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TOKEN_PRICES",
+    "SeedanceAdapter",
+    "classify",
+    "parse_status",
+    "to_payload",
+]
 
 DEFAULT_BASE_URL = "https://ark.ap-southeast.bytepluses.com/api/v3"  # CN: ark.cn-beijing.volces.com
 _TASKS = "/contents/generations/tasks"
@@ -67,6 +79,15 @@ _STATES: dict[str, JobState] = {
     "failed": "failed",
     "cancelled": "canceled",
     "expired": "failed",  # UNCONFIRMED: not run before execution_expires_after
+}
+
+#: USD per million completion tokens, by model id. The reference says only that billing is
+#: per token (vendors.md §8) and gives no price, so every figure here is UNCONFIRMED: the
+#: one below is the rate the shipped catalog already quotes seedance/seedance-1-0-pro at
+#: (gateway/catalog.toml), so the reported tokens are priced as the estimate was. Other
+#: models (and ``ep-…`` endpoint ids) have no price until the operator configures one.
+DEFAULT_TOKEN_PRICES: Mapping[str, Decimal] = {
+    "seedance-1-0-pro-250528": Decimal("2.50"),  # UNCONFIRMED
 }
 
 _BILLING_CODES = frozenset({"QuotaExceeded", "SetLimitExceeded", "AccountOverdueError"})
@@ -129,8 +150,22 @@ def _failure(body: dict[str, Any], raw: str) -> Failure:
     return Failure(code=code, message=message, failure_class="fallback")
 
 
-def parse_status(body: dict[str, Any]) -> JobStatus:
-    """A task record → :class:`JobStatus`; an unknown ``status`` is an error."""
+def _usage(body: dict[str, Any]) -> dict[str, int]:
+    """``usage.completion_tokens`` (what is billed) and ``total_tokens``, where reported."""
+    usage = body.get("usage")
+    usage = usage if isinstance(usage, dict) else {}
+    return {
+        key: value
+        for key in ("completion_tokens", "total_tokens")
+        if isinstance(value := usage.get(key), int) and not isinstance(value, bool) and value >= 0
+    }
+
+
+def parse_status(
+    body: dict[str, Any], prices: Mapping[str, Decimal] = DEFAULT_TOKEN_PRICES
+) -> JobStatus:
+    """A task record → :class:`JobStatus`; an unknown ``status`` is an error. ``usage``
+    becomes ``vendor_usage``, and a cost where ``prices`` (USD per 1M tokens) has the model."""
     raw = body.get("status")
     if not isinstance(raw, str) or raw not in _STATES:
         raise BackendFailure(f"Seedance reported unknown status {raw!r}", code="unknown_state")
@@ -141,12 +176,18 @@ def parse_status(body: dict[str, Any]) -> JobStatus:
         output_url = content.get("video_url") if isinstance(content, dict) else None
         if not isinstance(output_url, str) or not output_url:
             raise RetryableError("Seedance reported success without a video_url", code="malformed")
+    usage = _usage(body)
+    price = prices.get(str(body.get("model") or ""))
     return JobStatus(
         state=state,
         next_poll_s=_POLL_S,
         output_url=output_url,
         failure=_failure(body, raw) if state == "failed" else None,
         raw_state=raw,
+        cost_usd_micros=usd_micros(
+            usage.get("completion_tokens"), None if price is None else price / MILLION
+        ),
+        vendor_usage=usage or None,
     )
 
 
@@ -200,9 +241,14 @@ class SeedanceAdapter:
         *,
         base_url: str = DEFAULT_BASE_URL,
         client: httpx.AsyncClient | None = None,
+        token_prices_usd: Mapping[str, Decimal | str] | None = None,
     ) -> None:
+        """``token_prices_usd``: model id → USD per million completion tokens, over
+        :data:`DEFAULT_TOKEN_PRICES` (all UNCONFIRMED)."""
         self._auth = {"Authorization": f"Bearer {api_key}"}
         self._client = client or vendor_client(base_url, _TIMEOUT)
+        configured = {k: usd_price(v) for k, v in (token_prices_usd or {}).items()}
+        self._prices = {**DEFAULT_TOKEN_PRICES, **configured}
 
     def configured_models(self) -> set[str] | None:
         return None
@@ -234,7 +280,8 @@ class SeedanceAdapter:
         return Submission(backend_job_id=task_id, poll_after_s=_POLL_S)
 
     async def poll(self, backend_job_id: str) -> JobStatus:
-        return parse_status(await self._send("GET", _task(backend_job_id), polling=True))
+        body = await self._send("GET", _task(backend_job_id), polling=True)
+        return parse_status(body, self._prices)
 
     async def cancel(self, backend_job_id: str) -> None:
         await self._send("DELETE", _task(backend_job_id), polling=True)

@@ -109,6 +109,10 @@ def _vendor_adapters(settings: Settings) -> dict[str, Adapter]:
             kwargs["api"] = settings.luma_api
         if name == "fal":
             kwargs["pricing_url"] = settings.fal_pricing_url or None
+        if name == "kling":
+            kwargs["unit_price_usd"] = settings.kling_unit_price_usd
+        if name == "seedance":
+            kwargs["token_prices_usd"] = settings.seedance_token_prices_usd
         adapters[name] = cls(key, **kwargs)
     return adapters
 

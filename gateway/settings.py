@@ -6,6 +6,7 @@ Nothing reads the environment at import time; the CLI or the app factory builds 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -91,6 +92,19 @@ class Settings(BaseSettings):
         default="https://api.fal.ai/v1/models/pricing",
         description="Where fal's unit prices are read (cost = billable units x price); "
         "empty: do not ask, report no cost.",
+    )
+    kling_unit_price_usd: Decimal | None = Field(
+        default=None,
+        ge=0,
+        description="USD per unit of Kling's final_unit_deduction (what the account's "
+        "resource pack costs per unit): Kling shots are then charged at the units they took. "
+        "Unset: Kling publishes no USD price per unit, so they are charged at the catalog price.",
+    )
+    seedance_token_prices_usd: dict[str, Decimal] = Field(
+        default_factory=dict,
+        description="Seedance model id -> USD per million completion tokens (a JSON object), "
+        "over the adapter's UNCONFIRMED defaults; a model with no price is charged at the "
+        "catalog price.",
     )
     luma_api: Literal["agents", "dream-machine"] = Field(
         default="dream-machine",

@@ -427,6 +427,8 @@ class ShotEngine:
                 .values(status="succeeded", cost_micros=cost, updated_at=now)
             )
             data = {"sha256": stored.info["sha256"], "model": a.model}
+            if status.vendor_usage:  # what the vendor says it billed, in its units
+                data["vendor_usage"] = dict(status.vendor_usage)
             conn.execute(_INSERT_EVENT, [_event(job.id, ctx.shot.id, "shot.succeeded", data, now)])
             s.commit()
         return None

@@ -358,23 +358,48 @@ def test_omni_unknown_state(raw: Any) -> None:
     assert info.value.code == "unknown_state"
 
 
+#: ``usage`` as python-genai's ``usage.py`` names it (vendors-2026-11.md §1): a 10 s clip.
+OMNI_USAGE = {
+    "total_input_tokens": 1_000,
+    "total_output_tokens": 57_920 + 100,
+    "total_thought_tokens": 400,
+    "output_tokens_by_modality": [
+        {"modality": "video", "tokens": 57_920},
+        {"modality": "text", "tokens": 100},
+    ],
+}
+#: 1000 x 1.50 + 57920 x 17.50 + (100 + 400) x 9 micro-USD: a 10 s clip is about $1.02
+OMNI_COST = 1_500 + 1_013_600 + 4_500
+OMNI_TOKENS = {
+    "total_input_tokens": 1_000,
+    "total_output_tokens": 58_020,
+    "total_thought_tokens": 400,
+    "video_output_tokens": 57_920,
+}
+
+
 def test_omni_cost_from_tokens_only_where_a_price_is_known() -> None:
-    usage = {
-        "total_input_tokens": 1_000,
-        "total_output_tokens": 57_920 + 100,
-        "total_thought_tokens": 400,
-        "output_tokens_by_modality": [
-            {"modality": "video", "tokens": 57_920},
-            {"modality": "text", "tokens": 100},
-        ],
-    }
-    body = interaction("completed", video_step(uri=FILE_URI), usage=usage)
-    assert parse_interaction(body).cost_usd_micros is None  # 1.1 price UNCONFIRMED
+    body = interaction("completed", video_step(uri=FILE_URI), usage=OMNI_USAGE)
     preview = parse_interaction(body | {"model": "gemini-omni-flash-preview"})
-    # 1000 x 1.50 + 57920 x 17.50 + (100 + 400) x 9 micro-USD: a 10 s clip is about $1.02
-    assert preview.cost_usd_micros == 1_500 + 1_013_600 + 4_500
+    assert preview.cost_usd_micros == OMNI_COST
+    # 1.1 is billed at the preview's rates (UNCONFIRMED), as the catalog quotes it
+    assert parse_interaction(body).cost_usd_micros == OMNI_COST
+    unpriced = parse_interaction(body | {"model": "gemini-omni-1.2-flash"})
+    assert (unpriced.cost_usd_micros, unpriced.vendor_usage) == (None, OMNI_TOKENS)
     priced = parse_interaction(body, {OMNI: DEFAULT_OMNI_PRICES["gemini-omni-flash-preview"]})
-    assert priced.cost_usd_micros == preview.cost_usd_micros
+    assert priced.cost_usd_micros == OMNI_COST
+    assert parse_interaction(body, {}).cost_usd_micros is None  # omni_prices replaces the table
+
+
+async def test_an_omni_1_1_clip_reports_its_cost_through_a_default_adapter(
+    adapter: GoogleAdapter, fake: FakeGoogle
+) -> None:
+    """Built as the gateway builds it (no ``omni_prices``), the catalog's 1.1 is priced."""
+    done = interaction("completed", video_step(uri=FILE_URI), usage=OMNI_USAGE)
+    fake.on("GET", f"{BASE}/v1beta/interactions/{IX}", js(done))
+    status = await adapter.poll(IX)
+    assert (status.state, status.output_url) == ("succeeded", FILE_URI)
+    assert (status.cost_usd_micros, status.vendor_usage) == (OMNI_COST, OMNI_TOKENS)
 
 
 # --- errors, both wires ----------------------------------------------------------------

@@ -12,15 +12,28 @@ import hashlib
 import hmac
 import json
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 from vendor_cases.base import Vendor
-from vendor_cases.kling import AK, API, NOW, SK, SUCCEED, TASK, Clock, refusal, request, task
+from vendor_cases.kling import (
+    AK,
+    API,
+    JOB,
+    NOW,
+    SK,
+    SUCCEED,
+    TASK,
+    Clock,
+    refusal,
+    request,
+    task,
+)
 
 from adapters.base import BackendJobLost, InvalidInput, RetryableError
-from adapters.kling import KlingAdapter, sign_jwt, to_payload
+from adapters.kling import KlingAdapter, parse_status, sign_jwt, to_payload
 
 
 @pytest.fixture
@@ -184,3 +197,41 @@ async def test_a_bad_request_with_no_earlier_job_stays_a_bad_request(make: Any) 
 async def test_a_job_id_that_is_not_ours_is_lost(make: Any, job: str) -> None:
     with pytest.raises(BackendJobLost):
         await make(Vendor()).poll(job)
+
+
+# --- cost ---------------------------------------------------------------------------------
+
+
+async def test_the_unit_deduction_is_priced_at_the_configured_unit_price(make: Any) -> None:
+    """``data.final_unit_deduction`` (addendum §8) x USD per unit: the operator's figure,
+    since Kling publishes none (UNCONFIRMED); the units are reported either way."""
+    body = {**SUCCEED, "data": {**SUCCEED["data"], "final_unit_deduction": "2.5"}}
+    status = await make(Vendor(httpx.Response(200, json=body)), unit_price_usd="0.14").poll(JOB)
+    assert status.state == "succeeded"
+    assert status.cost_usd_micros == 350_000  # 2.5 units x $0.14
+    assert status.vendor_usage == {"final_unit_deduction": "2.5"}
+
+
+@pytest.mark.parametrize(
+    ("units", "usage", "cost"),
+    [
+        ("1", {"final_unit_deduction": "1"}, 140_000),
+        (10, {"final_unit_deduction": "10"}, 1_400_000),  # a number as well as a string
+        ("", None, None),
+        ("n/a", None, None),
+        ("-1", None, None),
+        (True, None, None),
+    ],
+)
+def test_only_a_usable_unit_deduction_is_reported(
+    units: Any, usage: dict[str, str] | None, cost: int | None
+) -> None:
+    body = {**SUCCEED, "data": {**SUCCEED["data"], "final_unit_deduction": units}}
+    status = parse_status(body, Decimal("0.14"))
+    assert (status.vendor_usage, status.cost_usd_micros) == (usage, cost)
+    assert parse_status(body).cost_usd_micros is None  # no price, no cost
+
+
+def test_a_bad_unit_price_is_refused_at_construction() -> None:
+    with pytest.raises(ValueError, match="not a USD price"):
+        KlingAdapter(f"{AK}:{SK}", client=httpx.AsyncClient(), unit_price_usd="-1")

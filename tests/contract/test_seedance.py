@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from vendor_cases.base import Vendor
-from vendor_cases.seedance import API, refusal, request, task
+from vendor_cases.seedance import API, TASK, refusal, request, task
 
 from adapters.base import InvalidInput
 from adapters.seedance import SeedanceAdapter, parse_status, to_payload
@@ -24,9 +24,9 @@ from adapters.seedance import SeedanceAdapter, parse_status, to_payload
 async def make() -> AsyncIterator[Any]:
     made: list[SeedanceAdapter] = []
 
-    def build(vendor: Vendor) -> SeedanceAdapter:
+    def build(vendor: Vendor, **kw: Any) -> SeedanceAdapter:
         client = httpx.AsyncClient(transport=httpx.MockTransport(vendor), base_url=API)
-        made.append(SeedanceAdapter("ark_key", client=client))
+        made.append(SeedanceAdapter("ark_key", client=client, **kw))
         return made[-1]
 
     yield build
@@ -101,3 +101,35 @@ async def test_a_refusal_carries_the_vendors_code_and_message(make: Any) -> None
     with pytest.raises(InvalidInput, match=r"InvalidParameter: duration 7 is not valid") as caught:
         await make(vendor).submit(request())
     assert caught.value.failure_class == "fatal"
+
+
+# --- cost ---------------------------------------------------------------------------------
+
+USAGE = {"completion_tokens": 19845, "total_tokens": 19845}  # the recorded task's usage
+
+
+async def test_completion_tokens_are_priced_per_million(make: Any) -> None:
+    """Billing is per token (``usage.completion_tokens``, vendors.md §8); the configured
+    price per million tokens replaces the UNCONFIRMED default."""
+    vendor = Vendor(httpx.Response(200, json=task("succeeded")))
+    status = await make(vendor, token_prices_usd={"seedance-1-0-pro-250528": "3"}).poll(TASK)
+    assert status.cost_usd_micros == 59_535  # 19,845 tokens x $3 per million
+    assert status.vendor_usage == USAGE
+
+
+@pytest.mark.parametrize(
+    ("record", "usage", "cost"),
+    [
+        (task("succeeded"), USAGE, 49_613),  # the default rate: $2.50 per million
+        (task("succeeded", model="ep-20260828-abcde"), USAGE, None),  # no price: units only
+        (task("succeeded", usage={"completion_tokens": 1000}), {"completion_tokens": 1000}, 2_500),
+        (task("succeeded", usage={"completion_tokens": "1000"}), None, None),
+        (task("succeeded", usage=None), None, None),
+        (task("running"), None, None),
+    ],
+)
+def test_usage_is_reported_and_priced_where_the_model_has_a_price(
+    record: dict[str, Any], usage: dict[str, int] | None, cost: int | None
+) -> None:
+    status = parse_status(record)
+    assert (status.vendor_usage, status.cost_usd_micros) == (usage, cost)

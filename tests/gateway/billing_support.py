@@ -66,8 +66,14 @@ class FateVendor:
             klass = "fatal" if fate == "fatal" else "fallback"
             failure = Failure(code="vendor_failed", message=fate, failure_class=klass)
             return JobStatus(state="failed", next_poll_s=0, failure=failure)
-        cost = self.reported_micros if fate == "cost" else None
-        return JobStatus(state="succeeded", next_poll_s=0, cost_usd_micros=cost)
+        if fate == "cost":  # the vendor reports what it billed, in its units and in USD
+            return JobStatus(
+                state="succeeded",
+                next_poll_s=0,
+                cost_usd_micros=self.reported_micros,
+                vendor_usage={"billable_units": "5"},
+            )
+        return JobStatus(state="succeeded", next_poll_s=0)
 
     async def cancel(self, backend_job_id: str) -> None:
         self.canceled.append(backend_job_id)

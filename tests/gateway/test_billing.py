@@ -21,7 +21,7 @@ from sqlmodel import select
 
 from gateway import ledger
 from gateway.catalog import micros
-from gateway.tables import LedgerEntry, Shot, Tenant, utcnow
+from gateway.tables import Event, LedgerEntry, Shot, Tenant, utcnow
 from reelgate import PaymentRequiredError
 
 RUNWAY_5S = 600_000  # runway/gen4.5: 0.12 USD/s at 720p
@@ -110,6 +110,9 @@ async def test_a_vendor_reported_cost_is_captured_with_the_markup(
         charged = vendors["runway"].reported_micros * 9 // 10
         assert micros(job.cost_usd or 0) == charged
         assert check_books(gw.runtime, tenant).balance == 10_000_000 - charged
+        with gw.runtime.db.session() as s:  # the vendor's units stay on the success event
+            event = s.exec(select(Event).where(Event.type == "shot.succeeded")).one()
+        assert event.data["vendor_usage"] == {"billable_units": "5"}
 
 
 async def test_a_failed_shot_releases_its_hold(tmp_path, database_url, fate_clip) -> None:

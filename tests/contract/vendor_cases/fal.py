@@ -119,6 +119,7 @@ STATES = (
             next_poll_s=5.0,
             output_url=VIDEO_URL,
             cost_usd_micros=1_400_000,  # 5 billable units x $0.28
+            vendor_usage={"billable_units": "5"},
             raw_state="COMPLETED",
         ),
         then=(

@@ -175,7 +175,13 @@ CASES = (
         states=(
             _state("submitted", task("submitted"), state="queued"),
             _state("processing", task("processing"), state="running"),
-            _state("succeed", SUCCEED, state="succeeded", output_url=VIDEO_URL),
+            _state(  # the units are reported; with no USD price per unit, no cost
+                "succeed",
+                SUCCEED,
+                state="succeeded",
+                output_url=VIDEO_URL,
+                vendor_usage={"final_unit_deduction": "1"},
+            ),
             _state(
                 "failed",
                 task("failed", task_status_msg="Failure to pass the risk control"),

@@ -88,7 +88,6 @@ def make(transport: httpx.AsyncBaseTransport) -> SeedanceAdapter:
 
 
 def _state(raw: str, body: dict[str, Any], **expect: Any) -> State:
-    # usage.completion_tokens is reported, but no USD price per token is documented
     return State(raw, Reply(body=body), JobStatus(raw_state=raw, next_poll_s=3.0, **expect))
 
 
@@ -169,7 +168,15 @@ CASES = (
         states=(
             _state("queued", task("queued"), state="queued"),
             _state("running", task("running"), state="running"),
-            _state("succeeded", task("succeeded"), state="succeeded", output_url=VIDEO_URL),
+            _state(
+                "succeeded",
+                task("succeeded"),
+                state="succeeded",
+                output_url=VIDEO_URL,
+                # 19,845 completion tokens x $2.50 per million (UNCONFIRMED default rate)
+                cost_usd_micros=49_613,
+                vendor_usage={"completion_tokens": 19845, "total_tokens": 19845},
+            ),
             _state(
                 "failed",
                 task("failed", error={"code": "InternalServiceError", "message": "try later"}),
