@@ -96,6 +96,7 @@ class OutputWriter:
         chunks: AsyncIterator[bytes],
         cost_micros: int,
         *,
+        vendor_cost_micros: int | None = None,
         on_outage: OnOutage | None = None,
     ) -> StoredOutput:
         """Fetch ``chunks`` into the spool and store them, waiting out store outages.
@@ -105,7 +106,9 @@ class OutputWriter:
         """
         pending = self._spool.load(attempt.id)
         if pending is None:
-            pending = await self._spool_shot(job, shot, attempt, attempts, chunks, cost_micros)
+            pending = await self._spool_shot(
+                job, shot, attempt, attempts, chunks, cost_micros, vendor_cost_micros
+            )
         await self._store_pending(pending, on_outage, keep=True)
         return StoredOutput(pending.key, pending.info)
 
@@ -117,6 +120,7 @@ class OutputWriter:
         attempts: list[Attempt],
         chunks: AsyncIterator[bytes],
         cost_micros: int,
+        vendor_cost_micros: int | None,
     ) -> Pending:
         raw = self._spool.path(attempt.id)
         try:
@@ -145,7 +149,9 @@ class OutputWriter:
             manifest = self._shot_manifest(job, shot, attempt, attempts, output, cost_micros)
             prov_key = shot_provenance_key(job.tenant_id, job.id, shot.id, attempt.number)
             wire = {**_wire_output(output), "provenance_key": prov_key}
-            pending = _pending(attempt.id, video, output, manifest, prov_key, wire)
+            pending = _pending(
+                attempt.id, video, output, manifest, prov_key, wire, vendor_cost_micros
+            )
         except BaseException:
             self._spool.discard(attempt.id)
             raise
@@ -339,10 +345,20 @@ def _pending(
     manifest: dict[str, Any],
     manifest_key: str,
     wire: dict[str, Any],
+    vendor_cost_micros: int | None = None,
 ) -> Pending:
     metadata = provenance.object_metadata(manifest)
     return Pending(
-        name, video, output.key, output.sha256, output.bytes, metadata, manifest_key, manifest, wire
+        name,
+        video,
+        output.key,
+        output.sha256,
+        output.bytes,
+        metadata,
+        manifest_key,
+        manifest,
+        wire,
+        vendor_cost_micros,
     )
 
 

@@ -223,7 +223,9 @@ class ShotEngine:
             assert ctx.adapter is not None and ctx.attempt.backend_job_id is not None
             spooled = self._outputs.spooled(ctx.attempt.id)
             if spooled is not None:  # the output is here: the backend is not asked again
-                status_now = JobStatus(state="succeeded", cost_usd_micros=spooled.cost_micros)
+                status_now = JobStatus(
+                    state="succeeded", cost_usd_micros=spooled.vendor_cost_micros
+                )
                 return await self._fetch(ctx, status_now)
             # Ask again for a fresh status (output URLs expire), then fetch.
             return await self._fetch(ctx, await ctx.adapter.poll(ctx.attempt.backend_job_id))
@@ -372,7 +374,14 @@ class ShotEngine:
 
         try:  # waits out a store outage; only the upload is retried (vendor URLs expire)
             stored = await self._outputs.store_shot(
-                job, ctx.shot, a, attempts, chunks, cost, on_outage=spooled
+                job,
+                ctx.shot,
+                a,
+                attempts,
+                chunks,
+                cost,
+                vendor_cost_micros=status.cost_usd_micros,
+                on_outage=spooled,
             )
         except MediaError as exc:  # the backend's file is not a readable video
             raise BackendFailure(f"unusable output: {exc}", code="bad_output") from exc

@@ -49,12 +49,10 @@ class Pending:
     manifest: dict[str, Any]
     #: The wire Output's fields plus ``provenance_key`` (and ``assemble_mode``).
     info: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def cost_micros(self) -> int | None:
-        """The cost the manifest records (the backend's own where it reported one)."""
-        cost = self.manifest.get("cost")
-        return int(cost["micro_usd"]) if isinstance(cost, dict) else None
+    #: The cost the backend itself reported; None when it reported none (the manifest
+    #: then records the catalog estimate, already marked up: never to be billed as the
+    #: vendor's figure, which the markup would be applied to again).
+    vendor_cost_micros: int | None = None
 
     @property
     def manifest_bytes(self) -> bytes:

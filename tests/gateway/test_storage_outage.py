@@ -24,9 +24,11 @@ from urllib.parse import urlsplit
 
 import pytest
 from gateway_harness import Gateway, h264_clip, open_gateway
+from sqlmodel import select
 
 from adapters.base import BackendFailure, GenerationRequest, JobStatus, Submission
 from gateway.engine.policy import Clock
+from gateway.tables import Tenant
 from reelgate import types as t
 
 
@@ -243,8 +245,14 @@ async def test_outputs_wait_in_the_spool_until_the_store_is_back(
 async def test_a_restart_stores_what_the_spool_holds(
     tmp_path: Path, database_url: str, proxy: TcpProxy, s3_client: Any, bucket: str, clip: bytes
 ) -> None:
-    vendor = Vendor(clip)
+    vendor = Vendor(clip)  # reports no cost: the catalog price, marked up once, is charged
     async with gateway(tmp_path, database_url, bucket, vendor) as gw:
+        with gw.runtime.db.session() as s:
+            tenant = s.exec(select(Tenant)).one()
+            tenant.markup_bps = 2000
+            s.add(tenant)
+            s.commit()
+        gw.runtime.auth.invalidate()
         proxy.cut()
         job = await gw.client.jobs.create(STORYBOARD)
         await until(lambda: all_waiting(gw, job))
@@ -257,3 +265,6 @@ async def test_a_restart_stores_what_the_spool_holds(
         job = await gw.client.jobs.wait(job, timeout=30)
         assert list((gw.data_dir / "spool").iterdir()) == []
     check_stored(job, s3_client, bucket, vendor)
+    for shot in job.shots:  # the spooled estimate is not taken for the vendor's own figure
+        quoted = [c.estimate_usd for c in shot.plan.route if c.model == shot.model]
+        assert shot.cost_usd == quoted[0] and shot.cost_usd is not None
