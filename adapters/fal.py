@@ -366,7 +366,8 @@ def classify(response: httpx.Response, *, job: bool = False, submit: bool = Fals
     """Map a non-2xx fal answer to the adapter error tree.
 
     ``job``: the URL named an existing request (404 means fal lost it). ``submit``: the
-    answer was to a create, where a gateway timeout (502/504) may hide an accepted request.
+    answer was to a create, where a server error or a gateway timeout (500/502/504) may
+    hide an accepted request.
     """
     message, types, error_type = _error_info(response)
     status = response.status_code
@@ -391,7 +392,7 @@ def classify(response: httpx.Response, *, job: bool = False, submit: bool = Fals
             f"fal HTTP {status}: {message}",
             code=code,
             retry_after=retry_after(response),
-            outcome_unknown=submit and status in (502, 504),
+            outcome_unknown=submit and status in (500, 502, 504),
         )
     return BackendFailure(f"fal HTTP {status}: {message}", code=code)
 

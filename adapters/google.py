@@ -32,6 +32,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import mimetypes
 import re
 from collections.abc import AsyncIterator, Mapping
@@ -57,6 +58,8 @@ from adapters.base import (
     RetryableError,
     Submission,
 )
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -173,8 +176,15 @@ def _quota_exhausted(error: Mapping[str, Any]) -> bool:
     return any(info.get("reason") in _BILLING_REASONS for info in _details(error, "ErrorInfo"))
 
 
-def classify(response: httpx.Response, *, polling: bool = False) -> AdapterError:
-    """Map a non-2xx Gemini API answer (``{"error": {code, message, status}}``) to the tree."""
+def classify(
+    response: httpx.Response, *, polling: bool = False, submitting: bool = False
+) -> AdapterError:
+    """Map a non-2xx Gemini API answer (``{"error": {code, message, status}}``) to the tree.
+
+    ``submitting``: the answer was to a create. Neither API dedupes creates and Google
+    documents no 5xx as "not accepted" (gRPC: retrying UNAVAILABLE is not always safe for a
+    non-idempotent call), so every 5xx but 501 on a create may hide a job: outcome unknown.
+    """
     error = _error_body(response)
     status = response.status_code
     name = str(error.get("status") or "")
@@ -194,7 +204,12 @@ def classify(response: httpx.Response, *, polling: bool = False) -> AdapterError
     if status == 404 and polling:
         return BackendJobLost(message, code=code)
     if status in (408, 409) or (status >= 500 and status != 501):
-        return RetryableError(message, code=code, retry_after=retry_after(response))
+        return RetryableError(
+            message,
+            code=code,
+            retry_after=retry_after(response),
+            outcome_unknown=submitting and status >= 500,
+        )
     return BackendFailure(message, code=code)  # 401/403 (key), 404 on submit (model), 501
 
 
@@ -573,7 +588,7 @@ class GoogleAdapter:
         except httpx.TransportError as exc:
             raise transport_error(exc, self.name) from exc
         if response.status_code >= 300:
-            raise classify(response, polling=polling)
+            raise classify(response, polling=polling, submitting=submitting)
         try:
             body = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -585,7 +600,19 @@ class GoogleAdapter:
     async def submit(self, request: GenerationRequest) -> Submission:
         request = await self._inline_images(request)
         path, payload = to_payload(request)
-        body = await self._send("POST", path, json=payload, submitting=True)
+        try:
+            body = await self._send("POST", path, json=payload, submitting=True)
+        except InvalidInput as exc:
+            if request.callback_url is None:
+                raise
+            # The webhook field's wire shape is UNCONFIRMED. A 4xx created nothing, so one
+            # resend without it is safe: the engine polls anyway, the webhook only wakes it.
+            field = "webhookConfig" if wire_for(request.model) == "veo" else "webhook_config"
+            log.warning(
+                "google refused a create carrying %s (%s); resending it once without", field, exc
+            )
+            path, payload = to_payload(request.model_copy(update={"callback_url": None}))
+            body = await self._send("POST", path, json=payload, submitting=True)
         if wire_for(request.model) == "veo":
             job_id, poll_after = body.get("name"), VEO_POLL_S
             valid = isinstance(job_id, str) and _OPERATION_NAME.fullmatch(job_id)

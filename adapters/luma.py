@@ -1,6 +1,15 @@
-"""The adapter for Luma: the Agents API (current), or the legacy Dream Machine API.
+"""The adapter for Luma: the Agents API (current) and the legacy Dream Machine API.
 
-**Agents API** (``agents.lumalabs.ai/v1``, the default): ``POST /generations`` with
+Which API a request goes to follows its model (:func:`wire_for`, ``api="auto"``, the
+default): the Dream Machine models (``ray-2``, ``ray-flash-2``, ``ray-1-6``) go to Dream
+Machine, every other id (``ray-3.2``, ...) to the Agents API, so one adapter (one key)
+serves both. An Agents job id then carries an ``agents:`` prefix, so a poll after a
+restart asks the right API; a bare id is Dream Machine's, as every id was under the old
+``dream-machine`` default (jobs in flight across an upgrade stay readable).
+``api="agents"`` or ``api="dream-machine"`` sends every model to that one API instead
+(bare job ids). A ``base_url`` (an emulator, a proxy) serves both.
+
+**Agents API** (``agents.lumalabs.ai/v1``): ``POST /generations`` with
 ``type: "video"`` answers 201 and the generation, ``GET /generations/{id}`` reports it
 (``queued → processing → completed | failed``), a finished one lists ``output[{type,url}]``
 with URLs presigned for one hour. It has no cancel, no seed, no negative prompt, no audio
@@ -8,7 +17,7 @@ switch and no webhook field, so those request fields are not sent. Image inputs 
 ``video.start_frame`` / ``video.end_frame``, each ``{url}`` or ``{data, media_type}``
 (a ``data:`` URI is split into those two, since Luma wants bare base64).
 
-**Dream Machine API** (``api.lumalabs.ai/dream-machine/v1``, ``api="dream-machine"``):
+**Dream Machine API** (``api.lumalabs.ai/dream-machine/v1``):
 the ``ray-2`` / ``ray-flash-2`` / ``ray-1-6`` models. ``POST /generations/video``, the
 same GET, states ``queued → dreaming → completed | failed``, the video at
 ``assets.video``; keyframes take URLs only, and ``callback_url`` is passed through. Its
@@ -51,15 +60,20 @@ from adapters.base import (
 __all__ = [
     "DEFAULT_BASE_URL",
     "DREAM_MACHINE_BASE_URL",
+    "DREAM_MACHINE_MODELS",
     "Api",
+    "ApiChoice",
     "LumaAdapter",
     "classify",
     "parse_status",
     "to_dream_machine_payload",
     "to_payload",
+    "wire_for",
 ]
 
 Api = Literal["agents", "dream-machine"]
+#: ``auto``: each model's own API (:func:`wire_for`); otherwise every model to that API.
+ApiChoice = Literal["auto", "agents", "dream-machine"]
 Op = Literal["submit", "poll", "download"]
 
 DEFAULT_BASE_URL = "https://agents.lumalabs.ai/v1"
@@ -69,6 +83,9 @@ _NAME = "luma"
 _POLL_S = 5.0  # video generations take minutes; Luma gives no polling hint
 _BASE_URLS: dict[Api, str] = {"agents": DEFAULT_BASE_URL, "dream-machine": DREAM_MACHINE_BASE_URL}
 _CREATE_PATHS: dict[Api, str] = {"agents": "/generations", "dream-machine": "/generations/video"}
+#: The Dream Machine API's models ([S LU]); every other id is an Agents API model.
+DREAM_MACHINE_MODELS = frozenset({"ray-2", "ray-flash-2", "ray-1-6"})
+_AGENTS_PREFIX = "agents:"  # an Agents job id under api="auto"; a bare id is Dream Machine's
 
 _STATES: dict[Api, dict[str, JobState]] = {
     "agents": {
@@ -100,6 +117,11 @@ _FAILURE_CLASSES: dict[str, FailureClass] = {
 
 
 # --- pure transforms ----------------------------------------------------------------------
+
+
+def wire_for(model: str) -> Api:
+    """The API that serves ``model``: Dream Machine for its own models, else Agents."""
+    return "dream-machine" if model in DREAM_MACHINE_MODELS else "agents"
 
 
 def to_payload(request: GenerationRequest) -> dict[str, Any]:
@@ -221,7 +243,7 @@ def _failure(body: dict[str, Any]) -> Failure:
     )
 
 
-def classify(response: httpx.Response, *, op: Op = "poll") -> AdapterError:
+def classify(response: httpx.Response, *, op: Op = "poll", api: Api = "agents") -> AdapterError:
     """Map a non-2xx answer to the adapter error tree."""
     status, detail = response.status_code, _error_detail(response)
     if status == 404 and op != "submit":
@@ -235,10 +257,16 @@ def classify(response: httpx.Response, *, op: Op = "poll") -> AdapterError:
             retry_after=retry_after(response),
         )
     if status == 408 or status >= 500:
+        # Luma's Agents API documents 503 as "image ingestion unavailable": the inputs could
+        # not be fetched, so no generation was made and a plain retry is safe. Any other
+        # 5xx on a create (502 "upstream service unavailable", any Dream Machine 5xx) may
+        # hide one.
+        refused = api == "agents" and status == 503
         return RetryableError(
             f"luma is unavailable (HTTP {status}): {detail}",
             code="unavailable",
             retry_after=retry_after(response),
+            outcome_unknown=op == "submit" and status >= 500 and not refused,
         )
     if status in (401, 403):
         return BackendFailure(
@@ -276,9 +304,10 @@ def _problem(item: Any) -> str:
 class LumaAdapter:
     """Luma behind the :class:`~adapters.base.Adapter` contract.
 
-    ``api`` picks the Agents API (default) or the legacy ``"dream-machine"`` API, and with
-    it the default ``base_url``; a ``client`` passed in is used as given (its own base
-    URL, when it has one, wins) and closed by :meth:`aclose`.
+    ``api`` is ``"auto"`` (default: each model's API, see :func:`wire_for`), ``"agents"``
+    or ``"dream-machine"`` (every model to that API); each API has its default base URL,
+    and a ``base_url`` given serves both. A ``client`` passed in is used as given (its own
+    base URL, when it has one, wins) and closed by :meth:`aclose`.
     """
 
     name = _NAME
@@ -291,42 +320,67 @@ class LumaAdapter:
         *,
         base_url: str | None = None,
         client: httpx.AsyncClient | None = None,
-        api: Api = "agents",
+        api: ApiChoice = "auto",
     ) -> None:
-        if api not in _BASE_URLS:
-            raise ValueError(f"unknown luma api {api!r}; use 'agents' or 'dream-machine'")
-        self._api: Api = api
+        if api != "auto" and api not in _BASE_URLS:
+            raise ValueError(f"unknown luma api {api!r}; use 'auto', 'agents' or 'dream-machine'")
+        self._api: ApiChoice = api
         # A given client that has its own base URL is used as configured.
-        root = str(client.base_url) if client is not None else ""
-        self._base_url = (root or base_url or _BASE_URLS[api]).rstrip("/")
+        root = (str(client.base_url) if client is not None else "") or base_url or ""
+        self._base_urls: dict[Api, str] = {
+            wire: (root or default).rstrip("/") for wire, default in _BASE_URLS.items()
+        }
         # Per request, never on the client: output URLs live on other hosts.
         self._headers = {"Authorization": f"Bearer {api_key}"}
-        self._client = client or vendor_client(self._base_url, httpx.Timeout(60.0, connect=10.0))
+        self._client = client or vendor_client(
+            self._base_urls["agents" if api == "auto" else api], httpx.Timeout(60.0, connect=10.0)
+        )
 
     @property
-    def api(self) -> Api:
+    def api(self) -> ApiChoice:
         return self._api
+
+    def _wire(self, model: str) -> Api:
+        return wire_for(model) if self._api == "auto" else self._api
+
+    def _job(self, backend_job_id: str) -> tuple[Api, str]:
+        """The API a job id belongs to, and the generation id within it."""
+        if self._api != "auto":
+            return self._api, backend_job_id
+        if backend_job_id.startswith(_AGENTS_PREFIX):
+            return "agents", backend_job_id.removeprefix(_AGENTS_PREFIX)
+        return "dream-machine", backend_job_id
 
     def configured_models(self) -> set[str] | None:
         return None
 
     def payload(self, request: GenerationRequest) -> dict[str, Any]:
-        """The create body this adapter's API takes."""
-        if self._api == "dream-machine":
+        """The create body the request's API takes."""
+        if self._wire(request.model) == "dream-machine":
             return to_dream_machine_payload(request)
         return to_payload(request)
 
     async def _json(
-        self, method: str, path: str, *, op: Op, headers: dict[str, str] | None = None, **kw: Any
+        self,
+        method: str,
+        wire: Api,
+        path: str,
+        *,
+        op: Op,
+        headers: dict[str, str] | None = None,
+        **kw: Any,
     ) -> dict[str, Any]:
         try:
             response = await self._client.request(
-                method, self._base_url + path, headers={**self._headers, **(headers or {})}, **kw
+                method,
+                self._base_urls[wire] + path,
+                headers={**self._headers, **(headers or {})},
+                **kw,
             )
         except httpx.TransportError as exc:
             raise transport_error(exc, _NAME) from exc
         if response.status_code >= 300:
-            raise classify(response, op=op)
+            raise classify(response, op=op, api=wire)
         try:
             body = response.json()
         except ValueError as exc:
@@ -336,11 +390,13 @@ class LumaAdapter:
         return body
 
     async def submit(self, request: GenerationRequest) -> Submission:
+        wire = self._wire(request.model)
         # X-Request-Id is echoed back and shows in Luma's logs; it does not dedupe.
-        headers = {"X-Request-Id": request.request_id} if self._api == "agents" else None
+        headers = {"X-Request-Id": request.request_id} if wire == "agents" else None
         body = await self._json(
             "POST",
-            _CREATE_PATHS[self._api],
+            wire,
+            _CREATE_PATHS[wire],
             op="submit",
             json=self.payload(request),
             headers=headers,
@@ -348,11 +404,13 @@ class LumaAdapter:
         generation_id = body.get("id")
         if not isinstance(generation_id, str) or not generation_id:
             raise _malformed("a create answer without a generation id", "submit")
-        return Submission(backend_job_id=generation_id, poll_after_s=_POLL_S)
+        prefix = _AGENTS_PREFIX if self._api == "auto" and wire == "agents" else ""
+        return Submission(backend_job_id=prefix + generation_id, poll_after_s=_POLL_S)
 
     async def poll(self, backend_job_id: str) -> JobStatus:
-        body = await self._json("GET", f"/generations/{backend_job_id}", op="poll")
-        return parse_status(body, api=self._api)
+        wire, generation_id = self._job(backend_job_id)
+        body = await self._json("GET", wire, f"/generations/{generation_id}", op="poll")
+        return parse_status(body, api=wire)
 
     async def cancel(self, backend_job_id: str) -> None:
         raise BackendFailure("luma cannot cancel a generation", code="cancel_unsupported")

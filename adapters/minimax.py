@@ -8,23 +8,27 @@ Why it looks the way it does (vendor reference: ``vendors.md`` §8, from MiniMax
   does the last step on success, so the status it returns carries the URL like any
   vendor's; the URL needs no key to download.
 - **Errors hide in 200s.** MiniMax answers HTTP 200 with ``base_resp.status_code`` ≠ 0:
-  1000/1001/1002 (unknown, timeout, rate limit) are retried; 1004 (auth), 1008 (balance,
-  UNCONFIRMED) and 2038 (real-name verification) fall back to another vendor; 1026/1027
-  (sensitive input/output) are content refusals; 2013 (bad parameters, UNCONFIRMED) is
-  bad input. A code not in that table falls back rather than retrying blindly. A ``Fail``
-  task's query is itself a success (``status_msg: "success"``): its failure message is the
-  body's own reason where there is one, else a non-zero ``base_resp``'s, never "success".
+  1000/1001/1002 (unknown, timeout, rate limit) are retried, but a create answered
+  1000/1001 or any HTTP 5xx may have made a task: its outcome is unknown, and it is never
+  resent blindly; 1004 (auth), 1008 (balance, UNCONFIRMED) and 2038 (real-name
+  verification) fall back to another vendor; 1026/1027 (sensitive input/output) are
+  content refusals; 2013 (bad parameters, UNCONFIRMED) is bad input. A code not in that
+  table falls back rather than retrying blindly. A ``Fail`` task's query is itself a
+  success (``status_msg: "success"``): its failure message is the body's own reason where
+  there is one, else a non-zero ``base_resp``'s, never "success".
 - **Wire types**: ``duration`` is an integer (6 or 10), ``resolution`` is ``768P``/``1080P``
   (upper-case P), the first frame is a URL or a data URL as given. There is no negative
   prompt, seed, audio, aspect ratio or last frame in v1: the first four are dropped (the
   catalog declares none of them), a last frame is refused rather than silently ignored.
-- ``callback_url`` is passed through when set; MiniMax's support for it is UNCONFIRMED.
+- ``callback_url`` is passed through when set; MiniMax's support for it is UNCONFIRMED, so a
+  create refused as bad input while carrying it is sent once more without it.
 - No cancel in v1 (v2 has one), no progress, no cost in any answer: the gateway settles at
   its catalog estimate.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
@@ -47,6 +51,8 @@ from adapters.base import (
     Submission,
 )
 
+log = logging.getLogger(__name__)
+
 __all__ = ["DEFAULT_BASE_URL", "MiniMaxAdapter", "classify", "parse_status", "to_payload"]
 
 DEFAULT_BASE_URL = "https://api.minimax.io"  # mainland China: https://api.minimaxi.com
@@ -62,6 +68,8 @@ _STATES: dict[str, JobState] = {
 }
 
 _CONTENT_CODES = frozenset({1026, 1027})
+#: Codes that, answering a create, leave open whether a task was made.
+_UNKNOWN_ON_CREATE = frozenset({1000, 1001})
 
 #: base_resp.status_code → (error class, our code).
 _CODES: dict[int, tuple[type[AdapterError], str]] = {
@@ -173,17 +181,26 @@ def parse_status(body: dict[str, Any]) -> JobStatus:
 
 
 def _from_code(
-    code: int, message: str, *, polling: bool, response: httpx.Response | None = None
+    code: int,
+    message: str,
+    *,
+    polling: bool,
+    submitting: bool = False,
+    response: httpx.Response | None = None,
 ) -> AdapterError:
     kind, ours = _CODES.get(code, (BackendFailure, "vendor_error"))
     text = f"MiniMax status_code {code}: {message}"
     if polling and kind is InvalidInput:  # a query refused: the task id is not known
         return BackendJobLost(text, code="not_found")
     after = retry_after(response) if response is not None and kind is RateLimited else None
-    return kind(text, code=ours, retry_after=after)
+    # 1000 (unknown error) and 1001 (timeout) on a create do not say the task was not made.
+    unknown = submitting and code in _UNKNOWN_ON_CREATE
+    return kind(text, code=ours, retry_after=after, outcome_unknown=unknown)
 
 
-def _by_status(response: httpx.Response, *, polling: bool) -> AdapterError:
+def _by_status(
+    response: httpx.Response, *, polling: bool, submitting: bool = False
+) -> AdapterError:
     status = response.status_code
     trace = response.headers.get("trace-id")
     message = f"MiniMax HTTP {status}: {response.text[:200] or response.reason_phrase}"
@@ -195,20 +212,32 @@ def _by_status(response: httpx.Response, *, polling: bool) -> AdapterError:
     if status == 429:
         return RateLimited(message, code="rate_limited", retry_after=retry_after(response))
     if status == 408 or status >= 500:
-        return RetryableError(message, code="server_error", retry_after=retry_after(response))
+        # MiniMax documents no HTTP 5xx (its errors come in 200s): any 5xx on a create may
+        # hide a task, and v1 has no dedup key, so the create is never resent blindly.
+        return RetryableError(
+            message,
+            code="server_error",
+            retry_after=retry_after(response),
+            outcome_unknown=submitting and status >= 500,
+        )
     return BackendFailure(message, code="auth_failed" if status in (401, 403) else "http_error")
 
 
-def classify(response: httpx.Response, *, polling: bool = False) -> AdapterError:
-    """Any error answer: a non-2xx, or a 200 whose ``base_resp.status_code`` is not 0."""
+def classify(
+    response: httpx.Response, *, polling: bool = False, submitting: bool = False
+) -> AdapterError:
+    """Any error answer: a non-2xx, or a 200 whose ``base_resp.status_code`` is not 0.
+
+    ``submitting``: the answer was to a create, where a server error may hide a task.
+    """
     try:
         body = response.json()
     except ValueError:
         body = None
     code, message = _base_resp(body) if isinstance(body, dict) else (0, "")
     if code != 0:
-        return _from_code(code, message, polling=polling, response=response)
-    return _by_status(response, polling=polling)
+        return _from_code(code, message, polling=polling, submitting=submitting, response=response)
+    return _by_status(response, polling=polling, submitting=submitting)
 
 
 # --- the adapter --------------------------------------------------------------------------
@@ -249,7 +278,7 @@ class MiniMaxAdapter:
         except httpx.TransportError as exc:
             raise transport_error(exc, self.name) from exc
         if response.status_code >= 300:
-            raise classify(response, polling=polling)
+            raise classify(response, polling=polling, submitting=submitting)
         try:
             body = response.json()
         except ValueError as exc:
@@ -257,12 +286,21 @@ class MiniMaxAdapter:
         if not isinstance(body, dict):
             raise _malformed(submitting)
         if check_base_resp and _base_resp(body)[0] != 0:
-            raise classify(response, polling=polling)
+            raise classify(response, polling=polling, submitting=submitting)
         return body
 
     async def submit(self, request: GenerationRequest) -> Submission:
         payload = to_payload(request, prompt_optimizer=self._prompt_optimizer)
-        body = await self._send("POST", "/v1/video_generation", json=payload, submitting=True)
+        try:
+            body = await self._send("POST", "/v1/video_generation", json=payload, submitting=True)
+        except InvalidInput as exc:
+            if "callback_url" not in payload:
+                raise
+            # callback_url is UNCONFIRMED on v1. A refused create made no task, so one resend
+            # without it is safe: the engine polls anyway, the callback only wakes it.
+            log.warning("MiniMax refused a create carrying callback_url (%s); resending", exc)
+            del payload["callback_url"]
+            body = await self._send("POST", "/v1/video_generation", json=payload, submitting=True)
         task_id = body.get("task_id")
         if not isinstance(task_id, str) or not task_id:
             raise _malformed(True)

@@ -278,7 +278,8 @@ def classify(response: httpx.Response, *, job: bool = False, submit: bool = Fals
     """Map a non-2xx Replicate answer to the adapter error tree.
 
     ``job``: the URL named a prediction (404 means Replicate lost it). ``submit``: the
-    answer was to a create, where a gateway timeout (502/504) may hide a created prediction.
+    answer was to a create, where a server error or a gateway timeout (500/502/504) may
+    hide a created prediction.
     """
     detail = _problem(response)
     status = response.status_code
@@ -303,7 +304,7 @@ def classify(response: httpx.Response, *, job: bool = False, submit: bool = Fals
             f"replicate HTTP {status}: {detail}",
             code=f"http_{status}",
             retry_after=retry_after(response),
-            outcome_unknown=submit and status in (502, 504),
+            outcome_unknown=submit and status in (500, 502, 504),
         )
     return BackendFailure(f"replicate HTTP {status}: {detail}", code=f"http_{status}")
 

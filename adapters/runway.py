@@ -229,8 +229,14 @@ def classify(response: httpx.Response, *, op: Op = "poll") -> AdapterError:
             f"runway is rate limiting: {detail}", code="rate_limited", retry_after=wait
         )
     if status == 408 or status >= 500:
+        # Runway documents 502/503 as load shedding (refused before any work: a plain
+        # retry is safe); a 500 or a 504 ("not able to satisfy the request") on a create
+        # may hide a task, and a resent create would be a second one.
         return RetryableError(
-            f"runway is unavailable (HTTP {status}): {detail}", code="unavailable", retry_after=wait
+            f"runway is unavailable (HTTP {status}): {detail}",
+            code="unavailable",
+            retry_after=wait,
+            outcome_unknown=op == "submit" and status >= 500 and status not in (502, 503),
         )
     if status in (401, 403):
         return BackendFailure(

@@ -205,8 +205,14 @@ def _error_body(response: httpx.Response) -> tuple[str, str]:
     return str(error.get("code") or ""), str(error.get("message") or response.reason_phrase)
 
 
-def classify(response: httpx.Response, *, polling: bool = False) -> AdapterError:
-    """A non-2xx answer → the error tree."""
+def classify(
+    response: httpx.Response, *, polling: bool = False, submitting: bool = False
+) -> AdapterError:
+    """A non-2xx answer → the error tree.
+
+    ``submitting``: the answer was to a create. ModelArk documents no 5xx as "not
+    accepted", and it dedupes no creates, so any 5xx on a create may hide a task.
+    """
     code, text = _error_body(response)
     status = response.status_code
     message = f"Seedance HTTP {status}{' ' + code if code else ''}: {text}"
@@ -221,7 +227,12 @@ def classify(response: httpx.Response, *, polling: bool = False) -> AdapterError
     if status == 429:
         return RateLimited(message, code="rate_limited", retry_after=retry_after(response))
     if status == 408 or status >= 500:
-        return RetryableError(message, code="server_error", retry_after=retry_after(response))
+        return RetryableError(
+            message,
+            code="server_error",
+            retry_after=retry_after(response),
+            outcome_unknown=submitting and status >= 500,
+        )
     if code == "AccountOverdueError":
         return BackendFailure(message, code="billing")
     return BackendFailure(message, code="auth_failed" if status in (401, 403) else "http_error")
@@ -261,7 +272,7 @@ class SeedanceAdapter:
         except httpx.TransportError as exc:
             raise transport_error(exc, self.name) from exc
         if response.status_code >= 300:
-            raise classify(response, polling=polling)
+            raise classify(response, polling=polling, submitting=submitting)
         if method == "DELETE" and not response.content:
             return {}
         try:

@@ -106,10 +106,11 @@ class Settings(BaseSettings):
         "over the adapter's UNCONFIRMED defaults; a model with no price is charged at the "
         "catalog price.",
     )
-    luma_api: Literal["agents", "dream-machine"] = Field(
-        default="dream-machine",
-        description="The shipped catalog's luma/ray-2 is a Dream Machine model; 'agents' "
-        "for Luma's Agents API (its models need their own catalog entries).",
+    luma_api: Literal["auto", "agents", "dream-machine"] = Field(
+        default="auto",
+        description="Which Luma API a model goes to. 'auto': its own (ray-2, ray-flash-2 and "
+        "ray-1-6 to the legacy Dream Machine API, others such as ray-3.2 to the Agents API); "
+        "'agents' or 'dream-machine': every Luma model to that one.",
     )
     # Tenants, keys and billing (gateway.ledger, gateway.services.tenants).
     admin_key: SecretStr | None = Field(

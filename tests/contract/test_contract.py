@@ -222,3 +222,37 @@ async def test_each_error_answer_is_classified_once(
         error.outcome_unknown,
     )
     assert script.done  # and nothing more: a failed create is not sent again
+
+
+#: Ambiguous server answers: the vendor (or a gateway before it) may have made the job.
+AMBIGUOUS = [
+    pytest.param(Reply(500, text="Internal Server Error"), id="500"),
+    pytest.param(Reply(504, text="<html>504 Gateway Time-out</html>"), id="504"),
+]
+NOT_IDEMPOTENT = [pytest.param(case, id=case.id) for case in CASES if not case.declares[1]]
+
+
+@pytest.mark.parametrize("case", NOT_IDEMPOTENT)
+@pytest.mark.parametrize("answer", AMBIGUOUS)
+async def test_a_create_answered_with_a_server_error_is_never_sent_twice(
+    case: Case, answer: Reply, connect: Connect
+) -> None:
+    """No vendor without a dedup key may have its create resent after a 500 or a 504."""
+    adapter, script = connect(case, case.exchange("submit", answer))
+    with pytest.raises(AdapterError) as caught:
+        await adapter.submit(case.request)
+    assert caught.value.outcome_unknown is True, caught.value
+    assert script.done and len(script.seen) == 1
+
+
+@pytest.mark.parametrize("case", BY_CASE)
+@pytest.mark.parametrize("answer", AMBIGUOUS)
+async def test_a_poll_answered_with_a_server_error_stays_a_plain_retry(
+    case: Case, answer: Reply, connect: Connect
+) -> None:
+    adapter, script = connect(case, case.exchange("poll", answer))
+    with pytest.raises(AdapterError) as caught:
+        await adapter.poll(case.job_id)
+    assert type(caught.value) is RetryableError
+    assert caught.value.outcome_unknown is False
+    assert script.done

@@ -147,6 +147,71 @@ def test_veo_payload_frames_and_callback() -> None:
     assert body["webhookConfig"] == {"uris": ["https://gw.example/hooks/1"]}
 
 
+WEBHOOK_FIELDS = [
+    pytest.param(VEO, "webhookConfig", id="veo"),
+    pytest.param(OMNI, "webhook_config", id="omni"),
+]
+
+
+def _invalid(message: str) -> httpx.Response:
+    body = {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
+    return js(body, 400)
+
+
+def _create_path(model: str) -> str:
+    return to_payload(request(model=model))[0]
+
+
+@pytest.mark.parametrize(("model", "field"), WEBHOOK_FIELDS)
+async def test_a_create_refused_with_its_unconfirmed_webhook_is_sent_once_without_it(
+    adapter: GoogleAdapter,
+    fake: FakeGoogle,
+    model: str,
+    field: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The webhook's wire shape is UNCONFIRMED: a 400 made no job, so one resend is safe."""
+    answer = js({"name": OP}) if model == VEO else js(interaction("in_progress"))
+    refusal = _invalid(f'Invalid JSON payload received. Unknown name "{field}": no such field.')
+    fake.on("POST", BASE + _create_path(model), refusal, answer)
+    hooked = request(model=model, callback_url="https://gw.example/hooks/1")
+    submission = await adapter.submit(hooked)
+    assert submission.backend_job_id == (OP if model == VEO else IX)
+    first, second = (sent_json(r) for r in fake.seen)
+    assert field in first and field not in second
+    assert {k: v for k, v in first.items() if k != field} == second
+    assert field in caplog.text
+
+
+@pytest.mark.parametrize(("model", "field"), WEBHOOK_FIELDS)
+async def test_a_create_refused_again_without_the_webhook_is_bad_input(
+    adapter: GoogleAdapter, fake: FakeGoogle, model: str, field: str
+) -> None:
+    fake.on("POST", BASE + _create_path(model), _invalid("duration out of range"))
+    with pytest.raises(InvalidInput, match="duration out of range"):
+        await adapter.submit(request(model=model, callback_url="https://gw.example/hooks/1"))
+    assert len(fake.seen) == 2  # once with the webhook, once without: never a third time
+    assert field not in sent_json(fake.seen[1])
+
+
+@pytest.mark.parametrize(
+    ("hooked", "reply"),
+    [
+        (False, _invalid("duration out of range")),  # no webhook sent: nothing to drop
+        (True, js({"error": {"code": 500, "message": "boom", "status": "INTERNAL"}}, 500)),
+    ],
+    ids=["400-without-webhook", "500-with-webhook"],
+)
+async def test_only_a_refused_create_with_a_webhook_is_resent(
+    adapter: GoogleAdapter, fake: FakeGoogle, hooked: bool, reply: httpx.Response
+) -> None:
+    fake.on("POST", BASE + _create_path(VEO), reply)
+    callback = "https://gw.example/hooks/1" if hooked else None
+    with pytest.raises(AdapterError):
+        await adapter.submit(request(callback_url=callback))
+    assert len(fake.seen) == 1
+
+
 @pytest.mark.parametrize("model", [VEO, OMNI])
 def test_payload_rejects_what_the_wire_cannot_carry(model: str) -> None:
     with pytest.raises(InvalidInput, match="last_frame needs image"):

@@ -16,6 +16,7 @@ import pytest
 from vendor_cases.base import Vendor
 from vendor_cases.luma import (
     AGENTS,
+    DREAM,
     GEN,
     VALIDATION,
     VIDEO_URL,
@@ -26,7 +27,13 @@ from vendor_cases.luma import (
 )
 
 from adapters.base import BackendFailure, BackendJobLost, InvalidInput, JobStatus, RetryableError
-from adapters.luma import LumaAdapter, parse_status, to_dream_machine_payload, to_payload
+from adapters.luma import (
+    LumaAdapter,
+    parse_status,
+    to_dream_machine_payload,
+    to_payload,
+    wire_for,
+)
 
 
 @pytest.fixture
@@ -46,12 +53,52 @@ async def make() -> AsyncIterator[Any]:
 # --- Agents API: submit -------------------------------------------------------------------
 
 
-async def test_the_agents_api_is_the_default_and_gets_the_request_id(make: Any) -> None:
+async def test_an_agents_model_goes_to_the_agents_api_with_the_request_id(make: Any) -> None:
     vendor = Vendor(httpx.Response(201, json=generation("queued")))
     adapter = make(vendor)
-    assert adapter.api == "agents"
+    assert adapter.api == "auto"
     await adapter.submit(request())
+    assert str(vendor.seen[0].url) == f"{AGENTS}/generations"
     assert vendor.seen[0].headers["x-request-id"] == "att_1"  # echoed in Luma's logs
+
+
+@pytest.mark.parametrize(
+    ("model", "wire"),
+    [
+        ("ray-2", "dream-machine"),
+        ("ray-flash-2", "dream-machine"),
+        ("ray-1-6", "dream-machine"),
+        ("ray-3.2", "agents"),
+        ("uni-1", "agents"),
+    ],
+)
+def test_each_model_has_its_api(model: str, wire: str) -> None:
+    assert wire_for(model) == wire
+
+
+async def test_one_adapter_speaks_both_apis_by_model(make: Any) -> None:
+    """By default ray-2 goes to Dream Machine and ray-3.2 to the Agents API, each on its
+    own host; the Agents job id says so (a bare id is Dream Machine's, as before the
+    Agents API was the default), and each poll goes back to its API."""
+    vendor = Vendor(
+        httpx.Response(201, json=dream("queued")),
+        httpx.Response(201, json=generation("queued")),
+        httpx.Response(200, json=dream("dreaming")),
+        httpx.Response(200, json=generation("processing")),
+    )
+    adapter = make(vendor)
+    legacy = await adapter.submit(request(model="ray-2"))
+    current = await adapter.submit(request())
+    assert (legacy.backend_job_id, current.backend_job_id) == (GEN, f"agents:{GEN}")
+    assert (await adapter.poll(legacy.backend_job_id)).raw_state == "dreaming"
+    assert (await adapter.poll(current.backend_job_id)).raw_state == "processing"
+    assert [str(r.url) for r in vendor.seen] == [
+        f"{DREAM}/generations/video",
+        f"{AGENTS}/generations",
+        f"{DREAM}/generations/{GEN}",
+        f"{AGENTS}/generations/{GEN}",
+    ]
+    assert "x-request-id" not in vendor.seen[0].headers
 
 
 async def test_submit_with_first_and_last_frames(make: Any) -> None:
@@ -124,8 +171,12 @@ def test_a_failed_generation_is_data(failure_code: str | None, code: str, klass:
 # --- download -----------------------------------------------------------------------------
 
 
+#: An Agents generation's job id under the default ``api="auto"``.
+AGENTS_JOB = f"agents:{GEN}"
+
+
 async def fetch(adapter: LumaAdapter, status: JobStatus) -> list[bytes]:
-    return [chunk async for chunk in adapter.download(GEN, status)]
+    return [chunk async for chunk in adapter.download(AGENTS_JOB, status)]
 
 
 async def test_a_link_past_its_hour_is_refreshed_once(make: Any) -> None:
@@ -204,11 +255,18 @@ def test_dream_machine_failure_and_unknown_states() -> None:
 
 
 async def test_base_url_points_the_adapter_at_an_emulator() -> None:
-    vendor = Vendor(httpx.Response(201, json=generation("queued")))
+    """A base URL given serves both APIs (the emulator serves them side by side)."""
+    vendor = Vendor(
+        httpx.Response(201, json=generation("queued")), httpx.Response(201, json=dream("queued"))
+    )
     client = httpx.AsyncClient(transport=httpx.MockTransport(vendor))
     adapter = LumaAdapter("luma_key", base_url="http://emulator:9000/v1/", client=client)
     await adapter.submit(request())
-    assert str(vendor.seen[0].url) == "http://emulator:9000/v1/generations"
+    await adapter.submit(request(model="ray-2"))
+    assert [str(r.url) for r in vendor.seen] == [
+        "http://emulator:9000/v1/generations",
+        "http://emulator:9000/v1/generations/video",
+    ]
     await adapter.aclose()
     assert client.is_closed
 

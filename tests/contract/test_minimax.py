@@ -150,3 +150,54 @@ async def test_the_trace_id_is_in_the_message(make: Any) -> None:
     vendor = Vendor(httpx.Response(500, text="oops", headers={"Trace-Id": "trace-42"}))
     with pytest.raises(RetryableError, match="trace-42"):
         await make(vendor).submit(request())
+
+
+HOOK = "https://gateway.test/hooks/minimax"
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        httpx.Response(400, text="unknown field callback_url"),
+        httpx.Response(
+            200,
+            json={
+                "task_id": "",
+                "base_resp": {"status_code": 2013, "status_msg": "invalid params"},
+            },
+        ),
+    ],
+    ids=["http-400", "base_resp-2013"],
+)
+async def test_a_create_refused_with_its_unconfirmed_callback_is_sent_once_without_it(
+    make: Any, refusal: httpx.Response, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``callback_url`` is UNCONFIRMED on v1: a refused create made no task, one resend is safe."""
+    vendor = Vendor(refusal, httpx.Response(200, json={"task_id": TASK, "base_resp": OK}))
+    submission = await make(vendor).submit(request(callback_url=HOOK))
+    assert submission.backend_job_id == TASK
+    assert vendor.body(0)["callback_url"] == HOOK
+    assert "callback_url" not in vendor.body(1)
+    assert {k: v for k, v in vendor.body(0).items() if k != "callback_url"} == vendor.body(1)
+    assert "callback_url" in caplog.text
+
+
+async def test_a_create_refused_again_without_the_callback_is_bad_input(make: Any) -> None:
+    vendor = Vendor(httpx.Response(400, text="bad"), httpx.Response(400, text="still bad"))
+    with pytest.raises(InvalidInput, match="still bad"):
+        await make(vendor).submit(request(callback_url=HOOK))
+    assert len(vendor.seen) == 2
+
+
+@pytest.mark.parametrize(
+    ("hook", "answer"),
+    [(None, httpx.Response(400, text="bad")), (HOOK, httpx.Response(500, text="oops"))],
+    ids=["400-without-callback", "500-with-callback"],
+)
+async def test_only_a_refused_create_with_a_callback_is_resent(
+    make: Any, hook: str | None, answer: httpx.Response
+) -> None:
+    vendor = Vendor(answer)
+    with pytest.raises((InvalidInput, RetryableError)):
+        await make(vendor).submit(request(callback_url=hook))
+    assert len(vendor.seen) == 1

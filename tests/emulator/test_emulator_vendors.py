@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from adapters.base import Adapter, GenerationRequest, JobStatus
 from adapters.fal import FalAdapter
-from adapters.luma import Api, LumaAdapter
+from adapters.luma import ApiChoice, LumaAdapter, wire_for
 from adapters.replicate import ReplicateAdapter
 from emulator.app import create_app
 from emulator.core import Knobs, sample_mp4
@@ -455,9 +455,16 @@ async def fetch(adapter: Adapter, job_id: str, status: JobStatus) -> bytes:
 
 @pytest.mark.parametrize(
     ("api", "model", "running"),
-    [("agents", "ray-3.2", "processing"), ("dream-machine", "ray-2", "dreaming")],
+    [
+        ("agents", "ray-3.2", "processing"),
+        ("dream-machine", "ray-2", "dreaming"),
+        ("auto", "ray-3.2", "processing"),
+        ("auto", "ray-2", "dreaming"),
+    ],
 )
-async def test_our_luma_adapter_against_the_emulator(api: Api, model: str, running: str) -> None:
+async def test_our_luma_adapter_against_the_emulator(
+    api: ApiChoice, model: str, running: str
+) -> None:
     app, clock = stepped(SLOW)
     adapter = LumaAdapter("luma-key", client=asgi_client(app, "luma"), api=api)
     try:
@@ -469,7 +476,7 @@ async def test_our_luma_adapter_against_the_emulator(api: Api, model: str, runni
     assert [s.state for s in seen] == ["queued", "running", "succeeded"]
     assert data == sample_mp4()
     [job] = app.state.emulator.jobs.values()
-    assert job.model == model and job.extra["api"] == api
+    assert job.model == model and job.extra["api"] == wire_for(model)
 
 
 async def test_our_luma_adapter_reads_a_failure_code() -> None:

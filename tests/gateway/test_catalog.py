@@ -66,9 +66,17 @@ def test_shipped_catalog_loads_with_the_expected_models() -> None:
         ("fal/kling-v2.1-master", "fal"),
         ("fal/ltx-video-13b-dev", "fal"),
         ("replicate/veo-3.1", "replicate"),
+        ("luma/ray-3.2", "luma"),
+        ("kling/kling-v3", "kling"),
+        ("runway/gen4-turbo", "runway"),
+        ("runway/veo-3.1", "runway"),
+        ("runway/veo-3.1-fast", "runway"),
+        ("seedance/seedance-2-0", "seedance"),
+        ("seedance/seedance-2-0-fast", "seedance"),
+        ("fal/kling-v3-standard", "fal"),
     ]:
         assert catalog[model_id].adapter == adapter
-    assert 18 <= len(catalog) <= 24
+    assert 26 <= len(catalog) <= 34
     assert all(e.dialect in DIALECTS for e in catalog)
 
 
@@ -114,6 +122,14 @@ def _request(model: str, mode: str, **fields: Any) -> GenerationRequest:
             "fal/ltx-video-13b-dev",
             {"t2v": "fal-ai/ltx-video-13b-dev", "i2v": "fal-ai/ltx-video-13b-dev/image-to-video"},
         ),
+        (
+            "fal/kling-v3-standard",
+            {
+                "t2v": "fal-ai/kling-video/v3/standard/text-to-video",
+                "i2v": "fal-ai/kling-video/v3/standard/image-to-video",
+                "flf2v": "fal-ai/kling-video/v3/standard/image-to-video",
+            },
+        ),
     ],
 )
 def test_fal_entries_are_family_ids_the_fal_adapter_maps(
@@ -134,6 +150,10 @@ def test_fal_entries_are_family_ids_the_fal_adapter_maps(
             assert body["duration"] == "8s" and body["generate_audio"] is True
         elif model_id == "fal/kling-v2.1-master":
             assert body["duration"] == "10"
+        elif model_id == "fal/kling-v3-standard":
+            assert body["duration"] == "15" and body["generate_audio"] is True
+            if mode == "flf2v":
+                assert (body["start_image_url"], body["end_image_url"]) == (IMG, LAST)
         else:
             assert body["num_frames"] == 153  # 5 s at 30 fps, 8k + 1 frames
 
@@ -154,6 +174,93 @@ def test_omni_and_replicate_entries_reach_their_wire() -> None:
     assert body["input"]["generate_audio"] is True and body["input"]["last_frame"] == LAST
 
 
+def test_luma_entries_reach_each_model_s_own_api() -> None:
+    from adapters import luma
+
+    catalog = load_catalog()
+    ray2, ray32 = catalog["luma/ray-2"], catalog["luma/ray-3.2"]
+    assert luma.wire_for(ray2.vendor_model) == "dream-machine"
+    assert luma.wire_for(ray32.vendor_model) == "agents"
+    caps = ray32.capabilities
+    assert caps.durations == (5, 10) and caps.resolutions == ("540p", "720p", "1080p")
+    body = luma.to_payload(_request(ray32.vendor_model, "flf2v", duration_s=10))
+    assert body["model"] == "ray-3.2" and body["video"]["duration"] == "10s"
+    assert body["video"]["start_frame"] == {"data": "iVBO", "media_type": "image/png"}
+    assert "end_frame" in body["video"]
+
+
+def test_kling_v3_sends_its_mode_duration_and_sound() -> None:
+    from adapters import kling
+
+    entry = load_catalog()["kling/kling-v3"]
+    assert entry.capabilities.duration_range == (3, 15)
+    for resolution, mode in (("720p", "std"), ("1080p", "pro")):
+        assert resolution in entry.capabilities.resolutions
+        path, body = kling.to_payload(
+            _request(entry.vendor_model, "t2v", duration_s=15, resolution=resolution)
+        )
+        assert path == "text2video"
+        assert (body["model_name"], body["mode"], body["duration"]) == ("kling-v3", mode, "15")
+        assert body["sound"] == "on"
+    path, body = kling.to_payload(_request(entry.vendor_model, "i2v", duration_s=3))
+    assert path == "image2video" and body["image"] == "iVBO"  # no data: prefix for Kling
+
+
+def test_runway_entries_map_to_documented_ratios_and_fields() -> None:
+    """Every offered size is one of Runway's documented ratios (not the fallback w:h),
+    and each model gets only the fields its create params take."""
+    from adapters import runway
+    from gateway.planning.normalize import dimensions
+
+    catalog = load_catalog()
+    for model_id in ("runway/gen4.5", "runway/gen4-turbo", "runway/veo-3.1", "runway/veo-3.1-fast"):
+        entry = catalog[model_id]
+        caps = entry.capabilities
+        for mode in caps.modes:
+            limits = caps.limits(mode)
+            for res in limits.resolutions:
+                for ratio in caps.limits(mode, res).aspect_ratios:
+                    w, h = dimensions(ratio, res)
+                    request = _request(
+                        entry.vendor_model,
+                        mode,
+                        resolution=res,
+                        aspect_ratio=ratio,
+                        width=w,
+                        height=h,
+                        duration_s=max(caps.limits(mode, res).durations or (10,)),
+                        negative_prompt="blur",
+                    )
+                    path, body = runway.to_payload(request)
+                    assert (res, ratio) in runway._RATIOS, (model_id, res, ratio)
+                    assert path == ("/v1/text_to_video" if mode == "t2v" else "/v1/image_to_video")
+                    veo = entry.vendor_model.startswith("veo")
+                    assert ("audio" in body) is veo and ("negativePrompt" in body) is veo
+    turbo = catalog["runway/gen4-turbo"].capabilities
+    assert turbo.modes == ("i2v",)  # /v1/text_to_video does not take gen4_turbo
+    _, body = runway.to_payload(_request("veo3.1", "flf2v"))
+    assert body["promptImage"] == [
+        {"uri": IMG, "position": "first"},
+        {"uri": LAST, "position": "last"},
+    ]
+
+
+def test_seedance_2_entries_send_audio_and_whole_seconds() -> None:
+    from adapters import seedance
+
+    catalog = load_catalog()
+    for model_id, vendor_model in (
+        ("seedance/seedance-2-0", "dreamina-seedance-2-0-260128"),
+        ("seedance/seedance-2-0-fast", "dreamina-seedance-2-0-fast-260128"),
+    ):
+        entry = catalog[model_id]
+        assert entry.vendor_model == vendor_model
+        assert entry.capabilities.duration_range == (4, 15) and entry.capabilities.audio
+        body = seedance.to_payload(_request(vendor_model, "i2v", duration_s=15, seed=3))
+        assert (body["model"], body["duration"], body["resolution"]) == (vendor_model, 15, "720p")
+        assert body["generate_audio"] is True and body["seed"] == 3
+
+
 def test_new_entries_declare_audio_and_mark_estimated_prices() -> None:
     catalog = load_catalog()
     for model_id in ("google/gemini-omni-1.1-flash", "fal/veo-3.1", "replicate/veo-3.1"):
@@ -162,7 +269,12 @@ def test_new_entries_declare_audio_and_mark_estimated_prices() -> None:
         assert catalog[model_id].price.confirmed is False, model_id
     for model_id in ("fal/kling-v2.1-master", "fal/ltx-video-13b-dev"):
         assert not catalog[model_id].capabilities.audio, model_id
-        assert catalog[model_id].price.confirmed is True, model_id  # fal's own list price
+    # fal's own list price, for every mode offered
+    assert catalog["fal/kling-v2.1-master"].price.confirmed is True
+    assert catalog["fal/kling-v3-standard"].price.confirmed is True
+    # fal lists one mode's price only: the other mode's is assumed
+    for model_id in ("fal/wan-v2.2-a14b", "fal/ltx-video-13b-dev"):
+        assert catalog[model_id].price.confirmed is False, model_id
     omni = catalog["google/gemini-omni-1.1-flash"].capabilities
     assert omni.duration_range == (3, 10) and omni.duration_step == 1
     assert catalog["fal/veo-3.1"].price.audio_per_second_micros == 200_000

@@ -190,7 +190,13 @@ ERRORS = (
     ErrorCase(  # an ingress timeout may hide an accepted request
         "submit", Reply(504, text=NGINX), RetryableError, "http_504", outcome_unknown=True
     ),
-    ErrorCase("submit", Reply(500, body={"detail": "Internal error"}), RetryableError, "http_500"),
+    ErrorCase(
+        "submit",
+        Reply(500, body={"detail": "Internal error"}),
+        RetryableError,
+        "http_500",
+        outcome_unknown=True,
+    ),
     ErrorCase(
         "submit",
         Reply(body={"status": "IN_QUEUE"}),

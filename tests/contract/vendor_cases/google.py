@@ -155,8 +155,13 @@ ERRORS = (
         BackendFailure,
         "failed_precondition",
     ),
-    ErrorCase("submit", error(500, "INTERNAL"), RetryableError, "internal"),
-    ErrorCase("submit", error(503, "UNAVAILABLE"), RetryableError, "unavailable"),
+    ErrorCase(  # no 5xx on a create says "not accepted": the job may exist
+        "submit", error(500, "INTERNAL"), RetryableError, "internal", outcome_unknown=True
+    ),
+    ErrorCase(
+        "submit", error(503, "UNAVAILABLE"), RetryableError, "unavailable", outcome_unknown=True
+    ),
+    ErrorCase("poll", error(503, "UNAVAILABLE"), RetryableError, "unavailable"),
     ErrorCase("submit", error(400, "INVALID_ARGUMENT"), InvalidInput, "invalid_argument"),
     ErrorCase("submit", Reply(422, body={"detail": "unprocessable"}), InvalidInput, "http_422"),
     ErrorCase(

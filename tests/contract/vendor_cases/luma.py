@@ -7,6 +7,7 @@ Dream Machine API (``vendors.md`` §4).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -21,7 +22,7 @@ from adapters.base import (
     RateLimited,
     RetryableError,
 )
-from adapters.luma import Api, LumaAdapter
+from adapters.luma import ApiChoice, LumaAdapter
 
 from .base import Case, ErrorCase, Exchange, Raise, Reply, State, video
 
@@ -82,7 +83,7 @@ def error(status: int, detail: Any = "Something went wrong", **headers: str) -> 
     return Reply(status, body={"detail": detail}, headers=headers)
 
 
-def maker(api: Api) -> Any:
+def maker(api: ApiChoice) -> Any:
     def make(transport: httpx.AsyncBaseTransport) -> LumaAdapter:
         return LumaAdapter(KEY, client=httpx.AsyncClient(transport=transport), api=api)
 
@@ -113,8 +114,9 @@ ERRORS = (
         note="concurrent",
     ),
     ErrorCase("submit", error(402, "Insufficient balance"), BackendFailure, "insufficient_balance"),
-    ErrorCase("submit", error(502), RetryableError, "unavailable"),
-    ErrorCase("submit", error(503, **{"Retry-After": "3"}), RetryableError, "unavailable", 3.0),
+    ErrorCase(  # "upstream service unavailable": the create may have landed
+        "submit", error(502), RetryableError, "unavailable", outcome_unknown=True
+    ),
     ErrorCase("poll", Reply(500, text="Internal error"), RetryableError, "unavailable"),
     ErrorCase("submit", error(400, "Invalid aspect_ratio"), InvalidInput, "invalid_input"),
     ErrorCase("submit", error(413, "Image exceeds 50 MB"), InvalidInput, "invalid_input"),
@@ -140,6 +142,9 @@ ERRORS = (
 )
 
 AGENTS_ERRORS = (
+    ErrorCase(  # "image ingestion unavailable": refused before a generation was made
+        "submit", error(503, **{"Retry-After": "3"}), RetryableError, "unavailable", 3.0
+    ),
     ErrorCase(  # a Dream Machine word is not an Agents state
         "poll", Reply(body=generation("dreaming")), BackendFailure, "unknown_state", note="dreaming"
     ),
@@ -153,6 +158,14 @@ AGENTS_ERRORS = (
 )
 
 DREAM_ERRORS = (
+    ErrorCase(  # Dream Machine documents no 503: the create may have landed
+        "submit",
+        error(503, **{"Retry-After": "3"}),
+        RetryableError,
+        "unavailable",
+        3.0,
+        outcome_unknown=True,
+    ),
     ErrorCase("poll", Reply(body=dream("completed")), RetryableError, "malformed", note="no-video"),
 )
 
@@ -253,4 +266,12 @@ DREAM_CASE = Case(
     errors=ERRORS + DREAM_ERRORS,
 )
 
-CASES = (AGENTS_CASE, DREAM_CASE)
+#: ``api="auto"`` (the default): one adapter, each model to its own API. An Agents job
+#: id carries ``agents:`` so that a poll knows which API to ask; a bare one is Dream
+#: Machine's (every id was, under the old default), so jobs in flight survive an upgrade.
+AUTO_AGENTS_CASE = replace(
+    AGENTS_CASE, id="luma-auto-agents", make=maker("auto"), job_id=f"agents:{GEN}"
+)
+AUTO_DREAM_CASE = replace(DREAM_CASE, id="luma-auto-dream-machine", make=maker("auto"))
+
+CASES = (AGENTS_CASE, DREAM_CASE, AUTO_AGENTS_CASE, AUTO_DREAM_CASE)

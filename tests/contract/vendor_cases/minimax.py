@@ -105,8 +105,9 @@ ERRORS = (
         retry_after=7,
         headers={"Retry-After": "7"},
     ),
-    _in_200("submit", 1000, "unknown", RetryableError, "server_error"),
-    _in_200("submit", 1001, "timeout", RetryableError, "timeout"),
+    _in_200("submit", 1000, "unknown", RetryableError, "server_error", outcome_unknown=True),
+    _in_200("submit", 1001, "timeout", RetryableError, "timeout", outcome_unknown=True),
+    _in_200("poll", 1001, "timeout", RetryableError, "timeout"),
     _in_200("submit", 1004, "auth failed", BackendFailure, "auth_failed"),
     _in_200("submit", 1008, "insufficient balance", BackendFailure, "billing"),
     _in_200("submit", 1026, "input sensitive", ContentRejected, "content_rejected"),
@@ -124,7 +125,9 @@ ERRORS = (
         "rate_limited",
         3,
     ),
-    ErrorCase("submit", Reply(500, text="oops"), RetryableError, "server_error"),
+    ErrorCase(
+        "submit", Reply(500, text="oops"), RetryableError, "server_error", outcome_unknown=True
+    ),
     ErrorCase("poll", Reply(503), RetryableError, "server_error"),
     ErrorCase("submit", Reply(400, text="bad request"), InvalidInput, "invalid_input"),
     ErrorCase("submit", Reply(422, text="unprocessable"), InvalidInput, "invalid_input"),

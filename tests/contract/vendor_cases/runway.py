@@ -94,8 +94,11 @@ ERRORS = (
     ErrorCase("submit", error(429, **{"Retry-After": "7"}), RateLimited, "rate_limited", 7.0),
     ErrorCase("submit", error(429, "Daily task limit reached"), BackendFailure, "quota_exceeded"),
     ErrorCase("poll", error(429), RateLimited, "rate_limited"),
-    ErrorCase("submit", error(500), RetryableError, "unavailable"),
-    ErrorCase("submit", error(502), RetryableError, "unavailable"),
+    ErrorCase("submit", error(500), RetryableError, "unavailable", outcome_unknown=True),
+    ErrorCase(  # "not able to satisfy the request": the task may exist
+        "submit", error(504), RetryableError, "unavailable", outcome_unknown=True
+    ),
+    ErrorCase("submit", error(502), RetryableError, "unavailable"),  # load shedding
     ErrorCase("submit", error(503, **{"Retry-After": "2"}), RetryableError, "unavailable", 2.0),
     ErrorCase("poll", Reply(504, text="<html>timeout</html>"), RetryableError, "unavailable"),
     ErrorCase("submit", error(400, "Invalid ratio"), InvalidInput, "invalid_input"),
