@@ -40,6 +40,7 @@ from gateway.services.callbacks import CallbackService
 from gateway.services.content import ContentService
 from gateway.services.fal_webhooks import FalWebhooks
 from gateway.services.jobs import JobService
+from gateway.services.replicate_webhooks import ReplicateWebhooks
 from gateway.services.tenants import TenantService
 from gateway.settings import ConfigError, Settings
 from gateway.storage import open_store
@@ -124,6 +125,21 @@ def _fal_webhooks(settings: Settings, closers: list[Any]) -> FalWebhooks | None:
     client = httpx.AsyncClient(timeout=httpx.Timeout(10, connect=5))
     closers.append(client.aclose)
     return FalWebhooks(settings.fal_jwks_url, client)
+
+
+def _replicate_webhooks(settings: Settings, closers: list[Any]) -> ReplicateWebhooks | None:
+    """Replicate's callback verifier when Replicate is configured and no secret is: the
+    account's signing secret is fetched from Replicate's API on the first callback."""
+    configured = settings.vendor_keys().get("replicate")
+    if configured is None or "replicate" in settings.webhook_secrets():
+        return None  # a configured secret wins (CallbackService checks it)
+    from adapters.replicate import DEFAULT_BASE_URL
+
+    key, base_url = configured
+    url = f"{(base_url or DEFAULT_BASE_URL).rstrip('/')}/v1/webhooks/default/secret"
+    client = httpx.AsyncClient(timeout=httpx.Timeout(10, connect=5))
+    closers.append(client.aclose)
+    return ReplicateWebhooks(url, key, client)
 
 
 def _local_models(path: Path) -> BackendConfig:
@@ -224,6 +240,7 @@ async def build_runtime(
             executor.nudge_shot if executor else None,
             settings.webhook_secrets(),
             fal=_fal_webhooks(settings, closers),
+            replicate=_replicate_webhooks(settings, closers),
         ),
         registry=registry,
         executor=executor,

@@ -81,7 +81,9 @@ class Settings(BaseSettings):
     seedance_api_key: SecretStr | None = None
     seedance_base_url: str | None = None
     replicate_webhook_secret: SecretStr | None = Field(
-        default=None, description="whsec_... : verify Replicate's signed callbacks."
+        default=None,
+        description="whsec_... : verify Replicate's signed callbacks with it. Unset, with "
+        "Replicate configured: the secret is fetched from Replicate's API on first need.",
     )
     fal_jwks_url: str = Field(
         default="https://rest.fal.ai/.well-known/jwks.json",

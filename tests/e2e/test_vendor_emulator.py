@@ -3,7 +3,9 @@ adapters, and the vendor emulator (uvicorn on a loopback port)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import threading
 import time
 from collections.abc import Iterator
@@ -145,5 +147,46 @@ def test_fal_callbacks_are_signed_by_the_emulator_and_verified_by_the_gateway(
     }
     refused = httpx.post(
         f"{server.url}/v1/callbacks/fal/{attempt.id}", content=body, headers=forged
+    )
+    assert refused.status_code == 401 and refused.json()["code"] == "bad_signature"
+
+
+def test_replicate_callbacks_are_verified_with_the_secret_fetched_from_the_emulator(
+    sqlite_server_factory, emulator_url: str
+) -> None:
+    """No secret configured: the gateway asks the emulator's Replicate API for the signing
+    secret (``/v1/webhooks/default/secret``), accepts the emulator's signed callback (204)
+    and refuses one signed with another secret (401)."""
+    server = sqlite_server_factory(**vendor_env(emulator_url, "replicate"))
+    server.env["REELGATE_PUBLIC_BASE_URL"] = server.url
+    server.start()
+    shot = {"kind": "establishing", "prompt": "fog lifts off a harbour", "duration_s": 6}
+    with Client(server.url, api_key=server.key) as client:
+        job = client.jobs.wait(client.jobs.create({"shots": [shot]}), timeout=60)
+    assert job.status == "succeeded", [(s.model, s.error_message) for s in job.shots]
+    attempt = job.shots[0].attempts[-1]
+    assert job.shots[0].model == "replicate/veo-3.1"
+    deadline = time.monotonic() + 10
+    while True:  # the job may finish by polling before the callback lands
+        sent = next(
+            j for j in httpx.get(f"{emulator_url}/_emulator/jobs").json()
+            if j["id"] == attempt.backend_job_id
+        )  # fmt: skip
+        if sent["callback_status"] is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert sent["callback_sent"] and sent["callback_status"] == 204
+
+    body = b'{"id": "x", "status": "succeeded"}'
+    stamp = str(int(time.time()))
+    key = b"not the emulator's secret, 32 b."
+    mac = hmac.new(key, f"msg_x.{stamp}.".encode() + body, hashlib.sha256).digest()
+    forged = {
+        "webhook-id": "msg_x",
+        "webhook-timestamp": stamp,
+        "webhook-signature": "v1," + base64.b64encode(mac).decode(),
+    }
+    refused = httpx.post(
+        f"{server.url}/v1/callbacks/replicate/{attempt.id}", content=body, headers=forged
     )
     assert refused.status_code == 401 and refused.json()["code"] == "bad_signature"
