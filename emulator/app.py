@@ -7,6 +7,11 @@ receiver's answer to the job's callback), and
 ``/_emulator/files/{job}.mp4`` serves outputs for vendors that hand out URLs.
 Completion callbacks are POSTed by a background task when a job finishes, unless
 ``callback_loss_rate`` drops them.
+
+:func:`chaos_response` answers a request the chaos knobs pick, and a create the
+``create_error`` knob refuses: each vendor module passes its table of documented refusals
+(:class:`VendorError` by :data:`~emulator.core.CreateError` name); a name missing from it
+gets :data:`GENERIC_ERRORS`.
 """
 
 from __future__ import annotations
@@ -17,18 +22,25 @@ import heapq
 import importlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from emulator.core import EmJob, Emulator, Knobs, sample_mp4
+from emulator.core import CreateError, EmJob, Emulator, Knobs, sample_mp4
 
-__all__ = ["VENDORS", "VendorRoutes", "chaos_response", "create_app"]
+__all__ = [
+    "GENERIC_ERRORS",
+    "VENDORS",
+    "VendorError",
+    "VendorRoutes",
+    "chaos_response",
+    "create_app",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,21 +58,62 @@ class VendorRoutes:
     callback_headers: Callable[[EmJob, bytes], dict[str, str]] | None = None
 
 
+@dataclass(frozen=True)
+class VendorError:
+    """A documented refusal: the HTTP status and body a vendor answers a create with."""
+
+    status: int
+    #: The JSON body, or a function making it (for a fresh request id per answer).
+    body: dict[str, Any] | Callable[[], dict[str, Any]]
+    headers: dict[str, str] = field(default_factory=dict)
+    #: Send ``Retry-After`` (the ``retry_after_s`` knob), where the vendor documents one.
+    retry_after: bool = False
+
+
+#: For a vendor whose reference documents no body for a refusal: plain, vendor-neutral
+#: answers (a quota 429 without ``Retry-After``: waiting will not clear it).
+GENERIC_ERRORS: dict[CreateError, VendorError] = {
+    "billing": VendorError(402, {"error": "payment required: the account has no credits"}),
+    "quota": VendorError(429, {"error": "quota exceeded"}),
+    "bad_input": VendorError(400, {"error": "invalid request"}),
+    "content": VendorError(400, {"error": "the input was refused by content moderation"}),
+    "unavailable": VendorError(503, {"error": "service unavailable"}),
+}
+
+
 def chaos_response(
-    em: Emulator, kind: str, *, rate_limit_body: dict[str, Any] | None = None
+    em: Emulator,
+    kind: str,
+    *,
+    rate_limit_body: dict[str, Any] | None = None,
+    rate_limit_status: int = 429,
+    vendor: str | None = None,
+    create_errors: Mapping[CreateError, VendorError] | None = None,
 ) -> Response | None:
-    """The failure this request gets from the chaos knobs, or None to answer normally."""
+    """The failure this request gets from the chaos knobs, or None to answer normally.
+
+    ``rate_limit_status``: MiniMax answers its rate limit with HTTP 200. A create
+    (``kind`` ``"create"``) may also get the ``create_error`` knob's refusal, from
+    ``create_errors`` (the vendor's documented ones) or else :data:`GENERIC_ERRORS`.
+    """
     match em.chaos(kind):
         case "rate_limit":
             body = rate_limit_body or {"error": "rate limited"}
             retry = f"{em.knobs.retry_after_s:g}"
-            return JSONResponse(body, status_code=429, headers={"Retry-After": retry})
+            return JSONResponse(body, status_code=rate_limit_status, headers={"Retry-After": retry})
         case "server_error":
             return JSONResponse({"error": "service unavailable"}, status_code=503)
         case "malformed":
             return Response(b'{"id": "trunc', media_type="application/json")
         case "drop":
             return StreamingResponse(_dropped(), media_type="application/json")
+    if kind == "create" and (name := em.create_error(vendor)) is not None:
+        error = (create_errors or {}).get(name) or GENERIC_ERRORS[name]
+        headers = dict(error.headers)
+        if error.retry_after:
+            headers["Retry-After"] = f"{em.knobs.retry_after_s:g}"
+        body = error.body() if callable(error.body) else error.body
+        return JSONResponse(body, status_code=error.status, headers=headers)
     return None
 
 
@@ -124,7 +177,8 @@ def create_app(knobs: Knobs | None = None, vendors: list[str] | None = None) -> 
     @app.get("/_emulator/stats")
     async def stats() -> dict[str, Any]:
         """Requests served by kind (create, poll, download, cancel; fal's result fetches
-        count as polls and again as ``result``), and jobs by state."""
+        count as polls and again as ``result``; creates refused by ``create_error`` also
+        as ``create_error``), and jobs by state."""
         now = em.clock()
         states: dict[str, int] = {}
         for j in em.jobs.values():

@@ -27,6 +27,12 @@ UNCONFIRMED in the reference, chosen here: the result of a request still running
 ``Request is still in progress``), a canceled request's status (``COMPLETED`` with
 ``error``), and the failed result (500 ``detail`` message, or 422 with a
 ``content_policy_violation`` detail item when the ``fail_code`` knob names it).
+
+The ``create_error`` knob's refusals (:data:`CREATE_ERRORS`): bad_input is the documented
+422 validation ``detail``; content the 422 ``content_policy_violation`` item above
+(UNCONFIRMED); unavailable an ingress 503 (no ``x-fal-request-id``). The reference documents
+no billing refusal, and fal never refuses a submission for concurrency: billing and quota
+are the generic answers.
 """
 
 from __future__ import annotations
@@ -43,10 +49,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from emulator.app import VendorRoutes, chaos_response, file_url
-from emulator.core import EmJob, Emulator, sample_mp4
+from emulator.app import VendorError, VendorRoutes, chaos_response, file_url
+from emulator.core import CreateError, EmJob, Emulator, sample_mp4
 
-__all__ = ["USER_ID", "app_id", "jwks", "routes", "webhook_headers"]
+__all__ = ["CREATE_ERRORS", "USER_ID", "app_id", "jwks", "routes", "webhook_headers"]
 
 NAME = "fal"
 #: The account id fal names in webhook headers.
@@ -54,6 +60,26 @@ USER_ID = "emulator-user"
 _NAMESPACES = ("workflows", "comfy")
 _CONTENT_POLICY = "content_policy_violation"
 _SECONDS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*s?\s*$")
+_FLAGGED = "The content could not be processed because it contained material flagged by a "
+CREATE_ERRORS: dict[CreateError, VendorError] = {
+    "bad_input": VendorError(
+        422, {"detail": [{"loc": ["body", "prompt"], "msg": "Field required", "type": "missing"}]}
+    ),
+    "content": VendorError(
+        422,
+        {
+            "detail": [
+                {
+                    "loc": ["body", "prompt"],
+                    "msg": _FLAGGED + "content checker.",
+                    "type": _CONTENT_POLICY,
+                }
+            ]
+        },
+        headers={"x-fal-error-type": _CONTENT_POLICY},
+    ),
+    "unavailable": VendorError(503, {"detail": "Service Unavailable"}),
+}
 
 
 def app_id(endpoint: str) -> str | None:
@@ -246,7 +272,14 @@ def routes(em: Emulator) -> VendorRoutes:
     async def submit(endpoint: str, request: Request) -> Response:
         if (bad := check(request)) is not None:
             return bad
-        if (failure := chaos_response(em, "create", rate_limit_body=rate_limited())) is not None:
+        failure = chaos_response(
+            em,
+            "create",
+            rate_limit_body=rate_limited(),
+            vendor=NAME,
+            create_errors=CREATE_ERRORS,
+        )
+        if failure is not None:
             return failure
         app = app_id(endpoint)
         if app is None:

@@ -33,6 +33,14 @@ Failures follow the ``fail_code`` knob: ``rai_filtered`` makes a Veo operation f
 samples and ``raiMediaFilteredCount: 1`` (the documented safety block); a google.rpc code name
 (``INTERNAL``, ``RESOURCE_EXHAUSTED``, ``INVALID_ARGUMENT``, …, any case) is used as the error's
 status; anything else is ``INTERNAL``.
+
+The ``create_error`` knob's refusals (:data:`CREATE_ERRORS`, on both creates) are in that
+error shape: quota is the daily quota's 429 ``RESOURCE_EXHAUSTED`` with google.rpc
+``QuotaFailure`` (``quotaId`` ``GenerateRequestsPerDayPerProjectPerModel``) and
+``RetryInfo`` details (the reference documents the code, message and status; the details are
+the standard google.rpc ones, UNCONFIRMED there); bad_input 400 ``INVALID_ARGUMENT``;
+unavailable 503 ``UNAVAILABLE``. Billing and content refusals of a create are not
+documented: those are the generic ones.
 """
 
 from __future__ import annotations
@@ -47,10 +55,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from emulator.app import VendorRoutes, chaos_response, file_url
-from emulator.core import EmJob, Emulator, State, sample_mp4
+from emulator.app import VendorError, VendorRoutes, chaos_response, file_url
+from emulator.core import CreateError, EmJob, Emulator, State, sample_mp4
 
-__all__ = ["NAME", "routes"]
+__all__ = ["CREATE_ERRORS", "NAME", "routes"]
 
 NAME = "google"
 API = "/v1beta"
@@ -126,6 +134,55 @@ _RATE_LIMITED = {
         "message": "Resource has been exhausted (e.g. check quota).",
         "status": "RESOURCE_EXHAUSTED",
     }
+}
+
+
+_RPC = "type.googleapis.com/google.rpc."
+_DAILY_METRIC = "generativelanguage.googleapis.com/generate_requests_per_model_per_day"
+CREATE_ERRORS: dict[CreateError, VendorError] = {
+    "quota": VendorError(
+        429,
+        {
+            "error": {
+                "code": 429,
+                "message": "You exceeded your current quota, please check your plan and "
+                f"billing details. Quota exceeded for metric: {_DAILY_METRIC}, limit: 0",
+                "status": "RESOURCE_EXHAUSTED",
+                "details": [
+                    {
+                        "@type": _RPC + "QuotaFailure",
+                        "violations": [
+                            {
+                                "quotaMetric": _DAILY_METRIC,
+                                "quotaId": "GenerateRequestsPerDayPerProjectPerModel",
+                            }
+                        ],
+                    },
+                    {"@type": _RPC + "RetryInfo", "retryDelay": "37s"},
+                ],
+            }
+        },
+    ),
+    "bad_input": VendorError(
+        400,
+        {
+            "error": {
+                "code": 400,
+                "message": "Request contains an invalid argument.",
+                "status": "INVALID_ARGUMENT",
+            }
+        },
+    ),
+    "unavailable": VendorError(
+        503,
+        {
+            "error": {
+                "code": 503,
+                "message": "The model is overloaded. Please try again later.",
+                "status": "UNAVAILABLE",
+            }
+        },
+    ),
 }
 
 
@@ -268,7 +325,14 @@ def routes(em: Emulator) -> VendorRoutes:
     async def predict_long_running(model: str, request: Request) -> Response:
         if (bad := check(request)) is not None:
             return bad
-        if (failure := chaos_response(em, "create", rate_limit_body=_RATE_LIMITED)) is not None:
+        failure = chaos_response(
+            em,
+            "create",
+            rate_limit_body=_RATE_LIMITED,
+            vendor=NAME,
+            create_errors=CREATE_ERRORS,
+        )
+        if failure is not None:
             return failure
         if not model.startswith("veo"):
             return _error(400, f"models/{model} is not supported for predictLongRunning.")
@@ -322,7 +386,14 @@ def routes(em: Emulator) -> VendorRoutes:
     async def create_interaction(request: Request) -> Response:
         if (bad := check(request)) is not None:
             return bad
-        if (failure := chaos_response(em, "create", rate_limit_body=_RATE_LIMITED)) is not None:
+        failure = chaos_response(
+            em,
+            "create",
+            rate_limit_body=_RATE_LIMITED,
+            vendor=NAME,
+            create_errors=CREATE_ERRORS,
+        )
+        if failure is not None:
             return failure
         body = await json_body(request)
         if (problem := _omni_invalid(body)) is not None:

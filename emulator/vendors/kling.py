@@ -26,6 +26,10 @@ Mounted at ``{emulator}/kling``, which stands for ``https://api-singapore.klinga
 
 Errors are the envelope with ``data: null`` and the HTTP status of Kling's table; a bad
 parameter is 400/1201. A failed task's ``task_status_msg`` names the ``fail_code`` knob.
+The ``create_error`` knob's refusals (:data:`CREATE_ERRORS`) are from that table: billing
+429/1102 (resource pack depleted), quota 429/1303 (parallel tasks over the resource pack's
+limit: retry later), bad_input 400/1201, content 400/1301, unavailable 503/5001 (the
+messages' wording is UNCONFIRMED).
 """
 
 from __future__ import annotations
@@ -42,10 +46,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from emulator.app import VendorRoutes, chaos_response, file_url
-from emulator.core import EmJob, Emulator, State
+from emulator.app import VendorError, VendorRoutes, chaos_response, file_url
+from emulator.core import CreateError, EmJob, Emulator, State
 
-__all__ = ["NAME", "SECRET_KEY", "routes"]
+__all__ = ["CREATE_ERRORS", "NAME", "SECRET_KEY", "routes"]
 
 NAME = "kling"
 #: When set, every JWT must be HS256-signed with this secret key (else only its shape and
@@ -74,6 +78,19 @@ def _envelope(code: int, message: str, data: Any) -> dict[str, Any]:
 
 def _error(status: int, code: int, message: str) -> JSONResponse:
     return JSONResponse(_envelope(code, message, None), status_code=status)
+
+
+def _refusal(status: int, code: int, message: str) -> VendorError:
+    return VendorError(status, lambda: _envelope(code, message, None))
+
+
+CREATE_ERRORS: dict[CreateError, VendorError] = {
+    "billing": _refusal(429, 1102, "resource pack depleted or expired"),
+    "quota": _refusal(429, 1303, "parallel task over resource pack limit"),
+    "bad_input": _refusal(400, 1201, "parameter is invalid"),
+    "content": _refusal(400, 1301, "content security policy triggered"),
+    "unavailable": _refusal(503, 5001, "service temporarily unavailable"),
+}
 
 
 def _ms(ts: float) -> int:
@@ -225,7 +242,14 @@ def routes(em: Emulator) -> VendorRoutes:
         owner, bad = account(request)
         if bad is not None or owner is None:
             return bad or _error(401, 1000, "Authentication failed")
-        if (failure := chaos_response(em, "create", rate_limit_body=_RATE_LIMITED)) is not None:
+        failure = chaos_response(
+            em,
+            "create",
+            rate_limit_body=_RATE_LIMITED,
+            vendor=NAME,
+            create_errors=CREATE_ERRORS,
+        )
+        if failure is not None:
             return failure
         try:
             body = await request.json()

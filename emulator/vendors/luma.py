@@ -16,6 +16,10 @@ The paths differ except ``GET /generations/{id}``, which shows a generation in t
 of the API that made it. Dream Machine's alias ``POST /generations`` is not served (it is
 the Agents create here). Both take ``Authorization: Bearer <key>``; synchronous errors
 carry ``detail`` (a message, or a list of ``{loc, msg, type}`` for validation).
+The ``create_error`` knob's refusals (:data:`CREATE_ERRORS`, on both creates) are the
+documented statuses with a ``detail``: billing 402, quota 429 (concurrent jobs, with
+``Retry-After``), bad_input 422, unavailable 503 (the wording is UNCONFIRMED); a content
+refusal is a ``content_moderated`` failure, not a create's: that one is the generic answer.
 """
 
 from __future__ import annotations
@@ -27,10 +31,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from emulator.app import VendorRoutes, chaos_response, file_url
-from emulator.core import EmJob, Emulator, State
+from emulator.app import VendorError, VendorRoutes, chaos_response, file_url
+from emulator.core import CreateError, EmJob, Emulator, State
 
-__all__ = ["API_VERSION", "routes"]
+__all__ = ["API_VERSION", "CREATE_ERRORS", "routes"]
 
 Api = Literal["agents", "dream-machine"]
 
@@ -65,6 +69,14 @@ FAILURE_CODES = frozenset(
         "rate_limited",
     }
 )
+CREATE_ERRORS: dict[CreateError, VendorError] = {
+    "billing": VendorError(402, {"detail": "Insufficient credits: the budget is exhausted."}),
+    "quota": VendorError(429, {"detail": "Too many concurrent generations."}, retry_after=True),
+    "bad_input": VendorError(
+        422, {"detail": [{"loc": ["body", "prompt"], "msg": "Field required", "type": "missing"}]}
+    ),
+    "unavailable": VendorError(503, {"detail": "Service temporarily unavailable."}),
+}
 _AGENTS_TYPES = frozenset({"image", "image_edit", "video", "video_edit", "video_reframe"})
 _VIDEO_TYPES = frozenset({"video", "video_edit", "video_reframe"})
 _AGENTS_DURATIONS = frozenset({"5s", "10s"})
@@ -184,7 +196,14 @@ def routes(em: Emulator) -> VendorRoutes:
     async def agents_create(request: Request) -> Response:
         if (bad := check(request)) is not None:
             return bad
-        if (failure := chaos_response(em, "create", rate_limit_body=_RATE_LIMITED)) is not None:
+        failure = chaos_response(
+            em,
+            "create",
+            rate_limit_body=_RATE_LIMITED,
+            vendor=NAME,
+            create_errors=CREATE_ERRORS,
+        )
+        if failure is not None:
             return failure
         body = await read_body(request)
         if isinstance(body, JSONResponse):
@@ -219,7 +238,14 @@ def routes(em: Emulator) -> VendorRoutes:
     async def dm_create(request: Request) -> Response:
         if (bad := check(request)) is not None:
             return bad
-        if (failure := chaos_response(em, "create", rate_limit_body=_RATE_LIMITED)) is not None:
+        failure = chaos_response(
+            em,
+            "create",
+            rate_limit_body=_RATE_LIMITED,
+            vendor=NAME,
+            create_errors=CREATE_ERRORS,
+        )
+        if failure is not None:
             return failure
         body = await read_body(request)
         if isinstance(body, JSONResponse):

@@ -20,6 +20,11 @@ not-found code; UNCONFIRMED); a rate-limit from the chaos knobs is 1002 (HTTP 20
 ``fail_code`` knob when that is a documented code number (1026/1027 sensitive input/output,
 1000…), else ``status_code`` 0 (what a failed task's ``base_resp`` holds is UNCONFIRMED).
 No cancel and no callbacks in v1 (``callback_url`` is UNCONFIRMED; it is ignored).
+
+The ``create_error`` knob's refusals (:data:`CREATE_ERRORS`) are HTTP 200s too: billing
+1008 (insufficient balance), bad_input 2013, content 1026 (the reference marks 1008 and
+2013 UNCONFIRMED). It documents no quota code (1002 is the rate limit, which
+``rate_limit_rate`` gives) and no unavailable one: those are the generic HTTP answers.
 """
 
 from __future__ import annotations
@@ -30,10 +35,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from emulator.app import VendorRoutes, chaos_response, file_url
-from emulator.core import EmJob, Emulator, sample_mp4
+from emulator.app import VendorError, VendorRoutes, chaos_response, file_url
+from emulator.core import CreateError, EmJob, Emulator, sample_mp4
 
-__all__ = ["NAME", "routes"]
+__all__ = ["CREATE_ERRORS", "NAME", "routes"]
 
 NAME = "minimax"
 
@@ -44,6 +49,19 @@ FAIL_CODES = {
     "1001": "request timeout",
     "1026": "input new_sensitive",
     "1027": "output new_sensitive",
+}
+
+
+def _refusal(code: int, message: str) -> VendorError:
+    return VendorError(
+        200, {"task_id": "", "base_resp": {"status_code": code, "status_msg": message}}
+    )
+
+
+CREATE_ERRORS: dict[CreateError, VendorError] = {
+    "billing": _refusal(1008, "insufficient balance"),
+    "bad_input": _refusal(2013, "invalid params"),
+    "content": _refusal(1026, "input new_sensitive"),
 }
 _RESOLUTIONS = frozenset({"768P", "1080P"})
 _DURATIONS = frozenset({6, 10})
@@ -111,9 +129,12 @@ def routes(em: Emulator) -> VendorRoutes:
             em,
             kind,
             rate_limit_body={"base_resp": {"status_code": 1002, "status_msg": "rate limit"}},
+            rate_limit_status=200,  # MiniMax's errors are HTTP 200s
+            vendor=NAME,
+            create_errors=CREATE_ERRORS,
         )
-        if failure is not None and failure.status_code == 429:
-            failure.status_code = 200  # MiniMax's errors are HTTP 200s
+        if failure is not None and failure.status_code == 200:
+            failure.headers["Trace-Id"] = uuid.uuid4().hex
         return failure
 
     @router.post("/v1/video_generation")

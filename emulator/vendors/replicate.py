@@ -162,7 +162,9 @@ def routes(em: Emulator) -> VendorRoutes:
     async def create(request: Request, model: str, *, versioned: bool = False) -> Response:
         if (bad := check(request)) is not None:
             return bad
-        if (failure := chaos_response(em, "create", rate_limit_body=throttled())) is not None:
+        if (
+            failure := chaos_response(em, "create", rate_limit_body=throttled(), vendor="replicate")
+        ) is not None:
             return failure
         try:
             body = await request.json()

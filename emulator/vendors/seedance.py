@@ -23,6 +23,11 @@ Mounted at ``{emulator}/seedance``, which stands for the full API base
 Auth is ``Authorization: Bearer <ARK key>``; errors are ``{"error": {"code", "message"}}``:
 401 ``AuthenticationError``, 400 ``InvalidParameter``, 404 ``ResourceNotFound`` (ModelArk's
 public code names; not in the reference, UNCONFIRMED). No callbacks.
+
+The ``create_error`` knob's refusals (:data:`CREATE_ERRORS`) are that error body with
+ModelArk's code names (UNCONFIRMED, as above): billing 403 ``AccountOverdueError``, quota 429
+``QuotaExceeded``, bad_input 400 ``InvalidParameter``, content 400
+``InputTextSensitiveContentDetected``, unavailable 500 ``InternalServiceError``.
 """
 
 from __future__ import annotations
@@ -35,10 +40,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from emulator.app import VendorRoutes, chaos_response, file_url
-from emulator.core import EmJob, Emulator
+from emulator.app import VendorError, VendorRoutes, chaos_response, file_url
+from emulator.core import CreateError, EmJob, Emulator
 
-__all__ = ["NAME", "routes"]
+__all__ = ["CREATE_ERRORS", "NAME", "routes"]
 
 NAME = "seedance"
 TASKS = "/contents/generations/tasks"
@@ -54,6 +59,23 @@ _FPS = 24
 _EXPIRES_S = 172800
 _CODE = re.compile(r"[A-Z][A-Za-z0-9.]*")
 _RATE_LIMITED = {"error": {"code": "RateLimitExceeded", "message": "Request rate limit exceeded."}}
+
+
+def _refusal(status: int, code: str, message: str) -> VendorError:
+    return VendorError(status, {"error": {"code": code, "message": message}})
+
+
+CREATE_ERRORS: dict[CreateError, VendorError] = {
+    "billing": _refusal(403, "AccountOverdueError", "Your account has an overdue balance."),
+    "quota": _refusal(429, "QuotaExceeded", "The request has exceeded the account's quota."),
+    "bad_input": _refusal(400, "InvalidParameter", "A parameter in the request is invalid."),
+    "content": _refusal(
+        400,
+        "InputTextSensitiveContentDetected",
+        "The request failed because the input text may contain sensitive information.",
+    ),
+    "unavailable": _refusal(500, "InternalServiceError", "The service hit an internal error."),
+}
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -162,7 +184,14 @@ def routes(em: Emulator) -> VendorRoutes:
     async def create(request: Request) -> Response:
         if (bad := check(request)) is not None:
             return bad
-        if (failure := chaos_response(em, "create", rate_limit_body=_RATE_LIMITED)) is not None:
+        failure = chaos_response(
+            em,
+            "create",
+            rate_limit_body=_RATE_LIMITED,
+            vendor=NAME,
+            create_errors=CREATE_ERRORS,
+        )
+        if failure is not None:
             return failure
         try:
             body = await request.json()
