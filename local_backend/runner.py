@@ -35,8 +35,9 @@ __all__ = ["Generation", "Load", "Runner", "RunnerClosed", "UnknownModel"]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: Long polls wake on a new step at most this often: a diffusion step takes seconds
-#: and each one shows, a preview "step" is one frame of a few milliseconds.
+#: Long polls wake on a new step at most this often, counted from the job's start: a
+#: diffusion step takes seconds and each one shows, a preview "step" is one frame of a
+#: few milliseconds, and a job done within this time wakes its watchers once, at the end.
 STEP_NOTIFY_S = 0.2
 #: A device that just finished stays idle this long before it prepares the next
 #: request's pipeline: in those milliseconds the gateway fetches and stores the output,
@@ -278,7 +279,7 @@ class Runner:
     def _run(self, gen: Generation) -> None:
         out = self.work_dir / f"{gen.id}.mp4"
 
-        last_told = 0.0
+        last_told = time.monotonic()  # the start was told: the status changed to running
 
         def on_step(k: int) -> None:
             nonlocal last_told
