@@ -144,7 +144,9 @@ def slow_config(tiny_models: Path, tmp_path: Path, steps: int) -> Path:
 
 
 async def test_wait_shows_step_k_of_n(tmp_path: Path, tiny_models: Path) -> None:
-    config = slow_config(tiny_models, tmp_path, steps=16)
+    # Enough steps to outlast the backend's 0.2 s between step wakes (a shorter job
+    # reports only its end), on a fast machine too.
+    config = slow_config(tiny_models, tmp_path, steps=64)
     seen: list[tuple[int | None, int | None]] = []
     async with open_gateway(
         tmp_path / "data", f"sqlite:///{tmp_path / 'db.sqlite'}", local_models=config
@@ -156,8 +158,8 @@ async def test_wait_shows_step_k_of_n(tmp_path: Path, tiny_models: Path) -> None
 
         job = await gw.client.jobs.wait(job, timeout=120, progress=watch)
     assert job.status == "succeeded"
-    steps = [k for k, n in seen if k is not None and n == 16]
-    assert any(0 < k < 16 for k in steps), seen  # a step part-way, as "step k/16"
+    steps = [k for k, n in seen if k is not None and n == 64]
+    assert any(0 < k < 64 for k in steps), seen  # a step part-way, as "step k/64"
     assert steps == sorted(steps)
 
 
