@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -102,7 +102,7 @@ class Settings(BaseSettings):
         "resource pack costs per unit): Kling shots are then charged at the units they took. "
         "Unset: Kling publishes no USD price per unit, so they are charged at the catalog price.",
     )
-    seedance_token_prices_usd: dict[str, Decimal] = Field(
+    seedance_token_prices_usd: dict[str, Annotated[Decimal, Field(ge=0)]] = Field(
         default_factory=dict,
         description="Seedance model id -> USD per million completion tokens (a JSON object), "
         "over the adapter's UNCONFIRMED defaults; a model with no price is charged at the "

@@ -368,8 +368,10 @@ def c2pa_dev_cert(
 
 
 def main() -> None:
+    from pydantic import ValidationError
+
     from gateway.catalog import CatalogError
-    from gateway.settings import ConfigError
+    from gateway.settings import ConfigError, Settings
 
     try:
         app()
@@ -377,4 +379,15 @@ def main() -> None:
         sys.exit(130)
     except (ConfigError, CatalogError) as exc:  # a setting that points at a bad file
         console.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:  # not the environment's fault: a bug
+            raise
+        for error in exc.errors():  # a REELGATE_* variable that does not parse
+            field, *inner = (str(part) for part in error["loc"])
+            where = f" ({'.'.join(inner)})" if inner else ""
+            console.print(
+                f"[red]error:[/red] REELGATE_{field.upper()}{where}: {error['msg']}",
+                highlight=False,
+            )
         sys.exit(2)

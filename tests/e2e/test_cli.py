@@ -77,6 +77,15 @@ def test_a_bad_models_config_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+def test_a_setting_that_does_not_parse_is_a_clear_error(tmp_path: Path) -> None:
+    env = {"REELGATE_SEEDANCE_TOKEN_PRICES_USD": '{"seedance-1-0-pro-250528": "-1"}'}
+    done = reelgate("models", cwd=tmp_path, env=env)
+    assert done.returncode == 2
+    assert "REELGATE_SEEDANCE_TOKEN_PRICES_USD (seedance-1-0-pro-250528)" in done.stderr
+    assert "greater than or equal to 0" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_quote_and_models_need_no_keys(tmp_path: Path, tiny_models: Path) -> None:
     env = {"REELGATE_LOCAL_MODELS": str(tiny_models)}
     quote = reelgate("quote", str(EXAMPLE), cwd=tmp_path, env=env)
