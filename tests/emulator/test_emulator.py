@@ -6,6 +6,7 @@ import json
 
 import httpx
 import pytest
+from emulator_support import Clock
 from fastapi.testclient import TestClient
 
 from emulator.app import create_app
@@ -13,14 +14,6 @@ from emulator.core import Emulator, Knobs
 
 HEADERS = {"Authorization": "Bearer k", "X-Runway-Version": "2024-11-06"}
 CREATE = {"model": "gen4.5", "ratio": "1280:720", "promptText": "a kite", "duration": 5}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_job_is_queued_then_runs_then_ends_on_the_scaled_clock() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from emulator_support import stepped
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -29,21 +30,6 @@ from emulator.core import CreateError, Knobs
 
 RUNWAY = {"Authorization": "Bearer k", "X-Runway-Version": "2024-11-06"}
 RUNWAY_BODY = {"model": "gen4.5", "ratio": "1280:720", "promptText": "a kite", "duration": 5}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def stepped(knobs: Knobs) -> tuple[FastAPI, Clock]:
-    app = create_app(knobs)
-    clock = Clock()
-    app.state.emulator.clock = clock
-    return app, clock
 
 
 def asgi_client(app: FastAPI, vendor: str) -> httpx.AsyncClient:

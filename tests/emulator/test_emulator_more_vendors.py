@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from emulator_support import Clock
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -24,14 +25,6 @@ from adapters.seedance import SeedanceAdapter
 from emulator.app import create_app
 from emulator.core import Knobs, sample_mp4
 from emulator.vendors import kling as kling_emulator
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

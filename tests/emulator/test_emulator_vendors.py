@@ -13,6 +13,7 @@ import httpx
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from emulator_support import Clock, stepped
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -39,21 +40,6 @@ AGENTS_BODY = {
 DM_BODY = {"prompt": "a kite", "model": "ray-2", "duration": "5s", "resolution": "720p"}
 RP_CREATE = "/replicate/v1/models/wan-video/wan-2.2-t2v-fast/predictions"
 FAL_ENDPOINT = "fal-ai/kling-video/v2.1/master/text-to-video"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def stepped(knobs: Knobs) -> tuple[FastAPI, Clock]:
-    app = create_app(knobs)
-    clock = Clock()
-    app.state.emulator.clock = clock
-    return app, clock
 
 
 def is_mp4(data: bytes) -> bool:
