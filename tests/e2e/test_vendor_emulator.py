@@ -9,6 +9,7 @@ import hmac
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -106,6 +107,21 @@ def test_a_storyboard_across_four_vendors(server_factory, emulator_url: str, tmp
         assert any(j["vendor"] == vendor and j["id"] in job_id for j in emulated.values())
 
 
+def emulated_callback(emulator_url: str, backend_job_id: str | None) -> dict[str, Any]:
+    """The emulator's record of the job, once its callback has been answered (10 s at
+    most): the job may finish by polling before the callback lands."""
+    assert backend_job_id is not None
+    deadline = time.monotonic() + 10
+    while True:
+        sent = next(
+            j for j in httpx.get(f"{emulator_url}/_emulator/jobs").json()
+            if j["id"] in backend_job_id  # fal's job ids carry the endpoint too
+        )  # fmt: skip
+        if sent["callback_status"] is not None or time.monotonic() > deadline:
+            return sent
+        time.sleep(0.05)
+
+
 def test_fal_callbacks_are_signed_by_the_emulator_and_verified_by_the_gateway(
     sqlite_server_factory, emulator_url: str
 ) -> None:
@@ -124,15 +140,7 @@ def test_fal_callbacks_are_signed_by_the_emulator_and_verified_by_the_gateway(
     assert job.status == "succeeded", [(s.model, s.error_message) for s in job.shots]
     attempt = job.shots[0].attempts[-1]
     assert job.shots[0].model == "fal/wan-v2.2-a14b"
-    deadline = time.monotonic() + 10
-    while True:  # the job may finish by polling before the callback lands
-        sent = next(
-            j for j in httpx.get(f"{emulator_url}/_emulator/jobs").json()
-            if j["id"] in attempt.backend_job_id
-        )  # fmt: skip
-        if sent["callback_status"] is not None or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+    sent = emulated_callback(emulator_url, attempt.backend_job_id)
     assert sent["callback_sent"] and sent["callback_status"] == 204
 
     forger = Ed25519PrivateKey.generate()
@@ -166,15 +174,7 @@ def test_replicate_callbacks_are_verified_with_the_secret_fetched_from_the_emula
     assert job.status == "succeeded", [(s.model, s.error_message) for s in job.shots]
     attempt = job.shots[0].attempts[-1]
     assert job.shots[0].model == "replicate/veo-3.1"
-    deadline = time.monotonic() + 10
-    while True:  # the job may finish by polling before the callback lands
-        sent = next(
-            j for j in httpx.get(f"{emulator_url}/_emulator/jobs").json()
-            if j["id"] == attempt.backend_job_id
-        )  # fmt: skip
-        if sent["callback_status"] is not None or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+    sent = emulated_callback(emulator_url, attempt.backend_job_id)
     assert sent["callback_sent"] and sent["callback_status"] == 204
 
     body = b'{"id": "x", "status": "succeeded"}'
