@@ -12,7 +12,7 @@ import re
 from reelgate.types import LintWarning, StructuredPrompt
 
 from ._compile import CompiledPrompt
-from ._vocab import ABSTRACT_RE, CAMERA_CONFLICTS, CAMERA_MOVE_RE, MOTION_RE
+from ._vocab import ABSTRACT_RE, CAMERA_CONFLICTS, CAMERA_MOVE_RE, MOTION_WORDS
 
 __all__ = ["LINT_CODES", "OVERLONG_WORDS", "lint_prompt"]
 
@@ -48,7 +48,7 @@ def _parts(prompt: str | StructuredPrompt) -> dict[str, str]:
 def _motion(prompt: str | StructuredPrompt) -> list[LintWarning]:
     moving: object
     if isinstance(prompt, str):
-        moving = MOTION_RE.search(prompt) or CAMERA_MOVE_RE.search(prompt)
+        moving = MOTION_WORDS.search(prompt) or CAMERA_MOVE_RE.search(prompt)
         field = "prompt"
     else:
         moving = prompt.action or prompt.dialogue or CAMERA_MOVE_RE.search(prompt.camera or "")
@@ -69,7 +69,7 @@ _PREPOSITION_RE = re.compile(
 def _lead_phrase(text: str) -> str:
     """The part of a free-text prompt that names its subject: up to a verb or preposition."""
     first = re.split(r"[.!?]", text, maxsplit=1)[0]
-    ends = [m.start() for m in (MOTION_RE.search(first), _PREPOSITION_RE.search(first)) if m]
+    ends = [m.start() for m in (MOTION_WORDS.search(first), _PREPOSITION_RE.search(first)) if m]
     return first[: min(ends)] if ends else first
 
 

@@ -344,3 +344,26 @@ def test_lint_never_rewrites() -> None:
     lint_prompt(p, compiled, 500)
     assert p.model_dump() == before
     assert compiled.text == "A stunning man and a woman. Close-up wide shot."
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a red lighthouse on a cliff at night",
+        "A man Walks slowly; the dog RUNS-over the hill",
+        "walked_2 run2 fly's dancer",
+        "sie läuft über die Straße, sprinting!",
+        "",
+        "zoom in as she turns",
+    ],
+)
+def test_the_motion_word_set_matches_as_the_whole_word_regex_did(text: str) -> None:
+    """``WordSet`` replaced a 13,000-character alternation (160 µs a prompt)."""
+    import re
+
+    from gateway.prompts._vocab import MOTION_WORDS
+
+    words = sorted(MOTION_WORDS.words, key=len, reverse=True)
+    regex = re.compile(r"\b(?:" + "|".join(words) + r")\b", re.IGNORECASE)
+    want, got = regex.search(text), MOTION_WORDS.search(text)
+    assert (want and (want.start(), want.group(0))) == (got and (got.start(), got.group(0)))
