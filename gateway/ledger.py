@@ -37,7 +37,7 @@ from datetime import datetime
 from typing import Any
 
 from psycopg.errors import DivisionByZero
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import BigInteger, Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col
 
@@ -57,6 +57,23 @@ __all__ = [
 
 _INSERT_ENTRY = insert(LedgerEntry).inline()
 _BALANCE = func.coalesce(Tenant.balance_micros, 0)
+# Built once (building costs more than running them on every shot's settlement).
+_HOLD_OF = select(
+    col(LedgerEntry.amount_micros), col(LedgerEntry.key_id), col(LedgerEntry.created_at)
+).where(col(LedgerEntry.shot_id) == bindparam("shot"), col(LedgerEntry.kind) == "hold")
+_SETTLED = select(col(LedgerEntry.shot_id)).where(
+    col(LedgerEntry.job_id) == bindparam("job"), col(LedgerEntry.kind).in_(("capture", "release"))
+)
+_OPEN_HOLDS = select(LedgerEntry).where(
+    col(LedgerEntry.job_id) == bindparam("job"),
+    col(LedgerEntry.kind) == "hold",
+    col(LedgerEntry.shot_id).not_in(_SETTLED),
+)
+_MOVE_BALANCE = (
+    update(Tenant)
+    .where(col(Tenant.id) == bindparam("tenant"))
+    .values(balance_micros=_BALANCE + bindparam("delta", type_=BigInteger))
+)
 
 
 def shot_charge(
@@ -81,7 +98,9 @@ def shot_charge(
 
 def _move(conn: Connection, tenant_id: str, delta: int, released: int = 0, month: int = 0) -> None:
     """Move the balance by ``delta``; give ``released`` back to the hold's ``month``."""
-    if delta or released:
+    if delta and not released:  # every settlement of a shot nothing was held for
+        conn.execute(_MOVE_BALANCE, {"tenant": tenant_id, "delta": delta})
+    elif delta or released:
         conn.execute(
             update(Tenant)
             .where(col(Tenant.id) == tenant_id)
@@ -185,13 +204,7 @@ def settle_shot(
     shot always gets its release row, 0 after a full capture, so a cancel racing a
     success collides with it instead of releasing money already captured.
     """
-    held = conn.execute(
-        select(
-            col(LedgerEntry.amount_micros),
-            col(LedgerEntry.key_id),
-            col(LedgerEntry.created_at),
-        ).where(col(LedgerEntry.shot_id) == shot.id, col(LedgerEntry.kind) == "hold")
-    ).first()
+    held = conn.execute(_HOLD_OF, {"shot": shot.id}).first()
     hold = None if held is None else int(held.amount_micros)
     base = {
         "tenant_id": shot.tenant_id,
@@ -230,16 +243,7 @@ def release_open_holds(conn: Connection, job_id: str, now: datetime) -> int:
     The backstop the job's finisher runs: whatever path ended a shot without settling
     it, the job does not end with money still held. Returns the amount released.
     """
-    settled = select(col(LedgerEntry.shot_id)).where(
-        col(LedgerEntry.job_id) == job_id, col(LedgerEntry.kind).in_(("capture", "release"))
-    )
-    open_holds = conn.execute(
-        select(LedgerEntry).where(
-            col(LedgerEntry.job_id) == job_id,
-            col(LedgerEntry.kind) == "hold",
-            col(LedgerEntry.shot_id).not_in(settled),
-        )
-    ).all()
+    open_holds = conn.execute(_OPEN_HOLDS, {"job": job_id}).all()
     total = 0
     for hold in open_holds:
         conn.execute(

@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from sqlmodel import col, select
 
 from gateway.db import Database
 from gateway.engine.jobs import JobFinisher
-from gateway.engine.shots import ShotEngine
+from gateway.engine.shots import FirstAttempts, ShotEngine
 from gateway.tables import Job, Shot
+from reelgate import types as t
 
 __all__ = ["EmbeddedExecutor"]
 
@@ -81,7 +83,16 @@ class EmbeddedExecutor:
 
     # --- JobNotifier -------------------------------------------------------------------
 
-    def job_created(self, job_id: str, shot_ids: Sequence[str]) -> None:
+    def first_attempts(
+        self, request: t.JobCreate, job: dict[str, Any], shots: list[dict[str, Any]]
+    ) -> FirstAttempts:
+        return self._shots.first_attempts(request, job, shots)
+
+    def job_created(
+        self, job_id: str, shot_ids: Sequence[str], first: FirstAttempts | None = None
+    ) -> None:
+        if first is not None and not self._stopping:
+            self._shots.adopt(first)
         for shot_id in shot_ids:
             self._spawn(shot_id, job_id)
 

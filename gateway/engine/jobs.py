@@ -1,5 +1,8 @@
 """Finishing a job: once every shot is terminal, assemble the final cut if asked and
-set the job's status and cost. Idempotent, so a restart can simply run it again."""
+set the job's status and cost. Idempotent, so a restart can simply run it again.
+
+A job without a final cut usually ends in its last shot's own commit
+(:func:`gateway.engine.ending.end_if_done`); this ends the rest, and is the backstop."""
 
 from __future__ import annotations
 
@@ -7,29 +10,16 @@ import logging
 
 from sqlmodel import Session, col, select
 
-from gateway import ledger, limits
 from gateway.db import Database
+from gateway.engine.ending import TERMINAL_ATTEMPT, TERMINAL_JOB, job_status, record_job_end
 from gateway.engine.outputs import OutputWriter, StoredOutput
-from gateway.engine.shots import TERMINAL_ATTEMPT
 from gateway.media import MediaError
 from gateway.storage import StorageError
-from gateway.tables import Attempt, Event, Job, Shot, utcnow
+from gateway.tables import Attempt, Job, Shot, utcnow
 
 __all__ = ["JobFinisher", "job_status"]
 
 log = logging.getLogger(__name__)
-
-TERMINAL_JOB = frozenset({"succeeded", "partially_succeeded", "failed", "canceled"})
-
-
-def job_status(shot_states: list[str], cancel_requested: bool) -> str:
-    """A cancel that arrived after every shot had finished changes nothing."""
-    succeeded = shot_states.count("succeeded")
-    if cancel_requested and "canceled" in shot_states:
-        return "canceled"
-    if succeeded == len(shot_states):
-        return "succeeded"
-    return "partially_succeeded" if succeeded else "failed"
 
 
 class JobFinisher:
@@ -80,15 +70,9 @@ class JobFinisher:
         final: StoredOutput | None,
         final_error: str | None,
     ) -> None:
-        job.status = status
-        job.cost_micros = sum(sh.cost_micros or 0 for sh in done)
-        if final is not None:
-            job.final_key, job.final_output = final.key, final.info
-        job.final_error = final_error
-        job.updated_at = utcnow()
-        s.add(job)
-        s.add(Event(job_id=job.id, type=f"job.{status}", data={"final": final is not None}))
-        # Backstop: whatever path ended a shot without settling it, no hold outlives its job.
-        ledger.release_open_holds(s.connection(), job.id, job.updated_at)
-        limits.job_ended(s.connection(), job.id, job.tenant_id, job.key_id)
+        cost = sum(sh.cost_micros or 0 for sh in done)
+        cut = (final.key, final.info) if final is not None else None
+        record_job_end(
+            s.connection(), job, status, cost, utcnow(), final=cut, final_error=final_error
+        )
         s.commit()

@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from gateway import ledger, limits
 from gateway.catalog import micros, usd
 from gateway.db import Database
+from gateway.engine.shots import FirstAttempts
 from gateway.ids import new_id
 from gateway.planning import hold_micros
 from gateway.services.auth import Principal
@@ -30,13 +31,20 @@ TERMINAL_SHOT = {"succeeded", "failed", "canceled"}
 # ``inline``: nothing needs the event's generated id, so it is inserted without RETURNING.
 _INSERT_JOB = insert(Job)
 _INSERT_SHOT = insert(Shot)
+_INSERT_ATTEMPT = insert(Attempt)
 _INSERT_EVENT = insert(Event).inline()
 
 
 class JobNotifier(Protocol):
     """The executor, as the job service sees it."""
 
-    def job_created(self, job_id: str, shot_ids: Sequence[str]) -> None: ...
+    def first_attempts(
+        self, request: t.JobCreate, job: dict[str, Any], shots: list[dict[str, Any]]
+    ) -> FirstAttempts: ...
+
+    def job_created(
+        self, job_id: str, shot_ids: Sequence[str], first: FirstAttempts | None = None
+    ) -> None: ...
 
     async def cancel_job(self, job_id: str) -> None: ...
 
@@ -124,6 +132,7 @@ def _insert(
     shots: list[dict[str, Any]],
     holds: list[tuple[str, str, int]] | None,
     principal: Principal,
+    first: FirstAttempts | None,
 ) -> limits.Refusal | None:
     """Job, shots, the ``job.created`` event and, for a metered tenant, the shots' holds
     and its limits' counters, in one transaction, as Core INSERTs; None: committed.
@@ -135,8 +144,13 @@ def _insert(
     conn = s.connection()
     conn.execute(_INSERT_JOB, [job])
     conn.execute(_INSERT_SHOT, shots)
-    event = {"job_id": job["id"], "type": "job.created", "data": {"shots": len(shots)}}
-    conn.execute(_INSERT_EVENT, [{**event, "created_at": job["created_at"]}])
+    data = {"shots": len(shots)}
+    events = [{"job_id": job["id"], "shot_id": None, "type": "job.created", "data": data}]
+    events[0]["created_at"] = job["created_at"]
+    if first is not None:
+        conn.execute(_INSERT_ATTEMPT, first.rows)
+        events += first.events
+    conn.execute(_INSERT_EVENT, events)
     if holds is not None:
         refused = ledger.take_holds(
             conn,
@@ -217,16 +231,16 @@ class JobService:
         A prepaid tenant's job holds its cost in the transaction that creates it (402
         ``insufficient_credits`` with the shortfall when the balance is short).
         """
-        job, replayed = await self._db.run(self._create, principal, body, idempotency_key)
+        job, first, replayed = await self._db.run(self._create, principal, body, idempotency_key)
         if not replayed and self._notifier is not None:
-            # On the event loop: it starts tasks. The ids come from the rows just
-            # written, so no read stands between the commit and the first submit.
-            self._notifier.job_created(job.id, [shot.id for shot in job.shots])
+            # On the event loop: it starts tasks. They take the rows just written (the
+            # first attempts' too), so no read stands between the commit and the submit.
+            self._notifier.job_created(job.id, [shot.id for shot in job.shots], first)
         return job, replayed
 
     def _create(
         self, principal: Principal, body: t.JobCreate, idempotency_key: str | None
-    ) -> tuple[t.Job, bool]:
+    ) -> tuple[t.Job, FirstAttempts | None, bool]:
         """Plan and persist; blocking (``create`` runs it through ``Database.run``).
 
         One session serves the idempotency lookup and the insert (one pooled connection,
@@ -238,7 +252,7 @@ class JobService:
             if idempotency_key is not None:
                 replay = _replay(s, tenant_id, idempotency_key, digest)
                 if replay is not None:
-                    return replay, True
+                    return replay, None, True
             quote = self._plan(body, principal.markup_bps)
             job, shots = _new_rows(principal, body, quote, digest, idempotency_key)
             holds = (
@@ -249,8 +263,13 @@ class JobService:
                 if principal.metered
                 else None
             )
+            first = (
+                self._notifier.first_attempts(body, job, shots)
+                if self._notifier is not None
+                else None
+            )
             try:
-                refused = _insert(s, job, shots, holds, principal)
+                refused = _insert(s, job, shots, holds, principal, first)
             except IntegrityError:
                 # A concurrent request with the same key won the race: answer with its job.
                 s.rollback()
@@ -259,10 +278,11 @@ class JobService:
                 replay = _replay(s, tenant_id, idempotency_key, digest)
                 if replay is None:
                     raise
-                return replay, True
+                return replay, None, True
         if refused is not None:
             raise _refused(refused)
-        return new_job_view(job, shots, body.shots, quote.shots), False
+        attempts = [ctx.attempt for ctx in first.ctxs] if first is not None else None
+        return new_job_view(job, shots, body.shots, quote.shots, attempts), first, False
 
     # --- read ---------------------------------------------------------------------
 

@@ -91,13 +91,16 @@ def new_job_view(
     shots: Sequence[Mapping[str, Any]],
     specs: Sequence[t.ShotSpec],
     plans: Sequence[t.ShotPlan],
+    first_attempts: Sequence[AttemptRow] | None = None,
 ) -> t.Job:
     """What ``job_view`` answers for a job just inserted with these column values.
 
     Built from the values written and the already-validated specs and plans, so creating
     a job neither reads its rows back nor re-validates their JSON. A new job and its
-    shots are queued, with no attempts, outputs, errors or cost yet.
+    shots are queued, with their first attempt pending (where the engine made one with
+    the job), and no outputs, errors or cost yet.
     """
+    firsts: Sequence[AttemptRow | None] = first_attempts or [None] * len(shots)
     return t.Job(
         id=job["id"],
         status="queued",
@@ -115,8 +118,9 @@ def new_job_view(
                 prompt=spec.prompt,
                 plan=plan,
                 estimate_usd=micros_to_usd(row["estimate_micros"]) or Decimal(0),
+                attempts=[attempt_view(first)] if first is not None else [],
             )
-            for row, spec, plan in zip(shots, specs, plans, strict=True)
+            for row, spec, plan, first in zip(shots, specs, plans, firsts, strict=True)
         ],
         assemble=job["assemble"],
         metadata=dict(job["request"].get("metadata") or {}),

@@ -300,11 +300,12 @@ async def test_cancel_during_a_submit_cancels_the_vendor_job(tmp_path, database_
     )
     async with open_gateway(tmp_path / "data", database_url, adapters={"runway": vendor}) as gw:
         job = await gw.client.jobs.create(CHARACTER)
-        for _ in range(500):
+        for _ in range(500):  # running: the create is on its way (0.3 s to answer)
             job = await gw.client.jobs.get(job)
-            if job.shots[0].attempts:
+            if job.shots[0].status == "running":
                 break
             await asyncio.sleep(0.01)
+        assert vendor.submits == []
         job = await gw.client.jobs.cancel(job)
     assert job.status == "canceled"
     assert vendor.canceled == ["task-1"]
@@ -372,3 +373,79 @@ async def test_a_long_polled_job_is_asked_again_at_once_whatever_its_age(
         job = await gw.client.jobs.wait(await gw.client.jobs.create(CHARACTER), timeout=60)
     assert job.status == "succeeded" and vendor.polls == 4
     assert [s for s in clock.sleeps if s > 0] == []
+
+
+async def _shots_done(gw, job):
+    for _ in range(1000):
+        job = await gw.client.jobs.get(job)
+        if all(s.status in ("succeeded", "failed", "canceled") for s in job.shots):
+            return job
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"shots still running: {job}")
+
+
+@pytest.mark.parametrize("shots", [1, 2])
+async def test_a_job_ends_in_its_last_shots_commit(
+    tmp_path, database_url, clip, monkeypatch, shots
+) -> None:
+    """No finisher needed: the last shot's success records the job's end with it."""
+    from gateway.engine.jobs import JobFinisher
+
+    async def no_finisher(self, job_id: str) -> None:
+        return None
+
+    monkeypatch.setattr(JobFinisher, "finish", no_finisher)
+    vendor = ScriptedVendor(clip)
+    body = {"shots": CHARACTER["shots"] * shots}
+    async with open_gateway(tmp_path / "data", database_url, adapters={"runway": vendor}) as gw:
+        job = await _shots_done(gw, await gw.client.jobs.create(body))
+    assert [s.status for s in job.shots] == ["succeeded"] * shots
+    assert job.status == "succeeded"
+    assert job.cost_usd == sum(s.cost_usd for s in job.shots) and job.cost_usd > 0
+
+
+async def test_a_final_cut_is_left_to_the_finisher(
+    tmp_path, database_url, clip, monkeypatch
+) -> None:
+    from gateway.engine.jobs import JobFinisher
+
+    async def no_finisher(self, job_id: str) -> None:
+        return None
+
+    monkeypatch.setattr(JobFinisher, "finish", no_finisher)
+    vendor = ScriptedVendor(clip)
+    async with open_gateway(tmp_path / "data", database_url, adapters={"runway": vendor}) as gw:
+        job = await gw.client.jobs.create({**CHARACTER, "assemble": True})
+        job = await _shots_done(gw, job)
+    assert job.shots[0].status == "succeeded" and job.status == "running"
+
+
+async def test_a_new_job_carries_its_first_attempt_and_the_step_submits_it(
+    tmp_path, database_url, clip
+) -> None:
+    vendor = ScriptedVendor(clip, submit_delay=0.05)
+    async with open_gateway(tmp_path / "data", database_url, adapters={"runway": vendor}) as gw:
+        created = await gw.client.jobs.create(CHARACTER)
+        job = await gw.client.jobs.wait(created, timeout=30)
+    first = created.shots[0].attempts
+    assert created.shots[0].status == "queued"
+    assert [(a.number, a.status, a.model) for a in first] == [(1, "pending", "runway/gen4.5")]
+    assert job.status == "succeeded"
+    assert [a.id for a in job.shots[0].attempts] == [first[0].id]  # that row ran, no other
+    assert [r.request_id for r in vendor.submits] == [first[0].id]
+
+
+async def test_without_an_engine_a_job_has_no_attempt_until_a_step_makes_one(
+    tmp_path, database_url, clip
+) -> None:
+    vendor = ScriptedVendor(clip)
+    async with open_gateway(
+        tmp_path / "data", database_url, adapters={"runway": vendor}, executor="none"
+    ) as gw:
+        job = await gw.client.jobs.create(CHARACTER)
+    assert job.shots[0].status == "queued" and job.shots[0].attempts == []
+    # An engine starts on the same database: it resumes the job.
+    async with open_gateway(tmp_path / "data", database_url, adapters={"runway": vendor}) as gw:
+        job = await gw.client.jobs.wait(job, timeout=30)
+    assert job.status == "succeeded" and len(job.shots[0].attempts) == 1
+    assert [r.request_id for r in vendor.submits] == [job.shots[0].attempts[0].id]
