@@ -41,6 +41,19 @@ def job_body(job: JobCreate | Mapping[str, Any]) -> dict[str, Any]:
     return spec.model_dump(mode="json", exclude_none=True)
 
 
+def _created(response: httpx.Response) -> Job:
+    """The new job, with the server's polling hint (its ``Retry-After``) kept for ``wait``."""
+    job = parse(response, Job)
+    job._poll_after = parse_retry_after(response.headers)
+    return job
+
+
+def _created_hint(job: Job) -> float | None:
+    """How long ``wait`` sleeps before its first poll of a job ``create`` just returned:
+    polling at once would only fetch the state the create answered with."""
+    return None if job.terminal else job._poll_after
+
+
 def _create_headers(idempotency_key: str | None) -> dict[str, str]:
     """Always send a key: it makes retrying a lost ``POST /v1/jobs`` safe, since the
     server answers a replay with the job it already made instead of billing another."""
@@ -64,7 +77,10 @@ class _Waiter:
 
     def next_sleep(self, job: Job, response: httpx.Response) -> float:
         """The server's Retry-After when it sent one, else poll_interval; capped by the deadline."""
-        hint = parse_retry_after(response.headers)
+        return self.delay(job, parse_retry_after(response.headers))
+
+    def delay(self, job: Job, hint: float | None) -> float:
+        """``hint`` (the server's), else poll_interval; capped by the deadline."""
         delay = self._fallback if hint is None else max(hint, MIN_SERVER_POLL)
         if self._deadline is None:
             return delay
@@ -87,7 +103,7 @@ class Jobs:
     ) -> Job:
         """Submit a storyboard; retried safely under one Idempotency-Key (auto-made if None)."""
         body, headers = job_body(job), _create_headers(idempotency_key)
-        return parse(self._client.request("POST", "/v1/jobs", json=body, headers=headers), Job)
+        return _created(self._client.request("POST", "/v1/jobs", json=body, headers=headers))
 
     def get(self, job: str | Job) -> Job:
         return parse(self._client.request("GET", _path(job)), Job)
@@ -137,6 +153,9 @@ class Jobs:
         """
         waiter = _Waiter(self._client._clock, timeout, poll_interval)
         with open_progress(progress) as report:
+            if isinstance(job, Job) and (hint := _created_hint(job)) is not None:
+                report(job)
+                self._client._sleep(waiter.delay(job, hint))
             while True:
                 response = self._client.request("GET", _path(job))
                 current = parse(response, Job)
@@ -174,8 +193,7 @@ class AsyncJobs:
     ) -> Job:
         """Submit a storyboard; retried safely under one Idempotency-Key (auto-made if None)."""
         body, headers = job_body(job), _create_headers(idempotency_key)
-        response = await self._client.request("POST", "/v1/jobs", json=body, headers=headers)
-        return parse(response, Job)
+        return _created(await self._client.request("POST", "/v1/jobs", json=body, headers=headers))
 
     async def get(self, job: str | Job) -> Job:
         return parse(await self._client.request("GET", _path(job)), Job)
@@ -225,6 +243,10 @@ class AsyncJobs:
         """
         waiter = _Waiter(self._client._clock, timeout, poll_interval)
         with open_progress(progress) as report:
+            if isinstance(job, Job) and (hint := _created_hint(job)) is not None:
+                if inspect.isawaitable(result := report(job)):
+                    await result
+                await self._client._sleep(waiter.delay(job, hint))
             while True:
                 response = await self._client.request("GET", _path(job))
                 current = parse(response, Job)

@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     StrictBool,
 )
 
@@ -315,6 +316,8 @@ class Job(BaseModel):
     metadata: dict[str, str] = Field(default_factory=dict)
     estimate_usd: Usd
     cost_usd: Usd | None = None
+    #: Not on the wire: the ``Retry-After`` that came with it, where the SDK kept it.
+    _poll_after: float | None = PrivateAttr(default=None)
 
     @property
     def terminal(self) -> bool:

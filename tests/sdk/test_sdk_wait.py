@@ -67,6 +67,33 @@ async def test_wait_accepts_a_job_object(client: Any, api: FakeAPI) -> None:
     assert (await resolve(client.jobs.wait(job))).status == "succeeded"
 
 
+async def test_a_job_just_created_is_first_polled_after_the_servers_hint(
+    client: Any, api: FakeAPI, fake_time: FakeTime
+) -> None:
+    """Polling at once would only fetch what the create answered: one request saved."""
+    created = job_response("0.5", status="queued")
+    created.status_code = 201
+    api.add("POST", "/v1/jobs", created)
+    api.add("GET", JOB, job_response(status="succeeded"))
+    seen: list[str] = []
+
+    job = await resolve(client.jobs.create({"shots": [{"prompt": "a red kite rises"}]}))
+    job = await resolve(client.jobs.wait(job, progress=lambda j: seen.append(j.status)))
+
+    assert job.status == "succeeded" and seen == ["queued", "succeeded"]
+    assert fake_time.sleeps == [0.5] and len(api.sent("GET", JOB)) == 1
+
+
+async def test_a_job_read_back_is_polled_at_once(
+    client: Any, api: FakeAPI, fake_time: FakeTime
+) -> None:
+    queued = job_response("0.5", status="queued")
+    api.add("GET", JOB, queued, queued, job_response(status="succeeded"))
+    job = await resolve(client.jobs.get("job_1"))  # no create hint: it may be stale
+    job = await resolve(client.jobs.wait(job))
+    assert fake_time.sleeps == [0.5] and len(api.sent("GET", JOB)) == 3
+
+
 async def test_wait_timeout_carries_the_last_job_and_never_oversleeps(
     client: Any, api: FakeAPI, fake_time: FakeTime
 ) -> None:

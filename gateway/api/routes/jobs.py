@@ -47,6 +47,8 @@ async def create_job(
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/v1/jobs/{job.id}"
+    if not job.terminal:  # when to look at it first (the SDK's wait sleeps this, then polls)
+        response.headers["Retry-After"] = f"{runtime.settings.poll_interval_s:g}"
     return job
 
 
