@@ -29,6 +29,7 @@ from local_backend.families.base import (
     ModelError,
     Task,
 )
+from local_backend.families.encode import discard_spare
 
 __all__ = ["Generation", "Load", "Runner", "RunnerClosed", "UnknownModel"]
 
@@ -199,6 +200,7 @@ class Runner:
             self._lock.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        discard_spare()
         if self._own_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
 

@@ -183,3 +183,31 @@ def test_cancel_inside_the_render_loop_leaves_no_partial_file(tmp_path: Path) ->
         task.run(out, on_step, "cpu")
     assert seen == [1, 2, 3]
     assert list(tmp_path.iterdir()) == [], "a canceled render leaves no partial file"
+
+
+def test_an_encoder_opened_ahead_gives_the_same_bytes_and_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The idle device opens the next shot's encoder; a shot that fits takes it."""
+    from local_backend.families import encode
+
+    opened: list[str] = []
+    real_open = encode.av.open
+    monkeypatch.setattr(
+        encode.av,
+        "open",
+        lambda path, *a, **k: opened.append(Path(path).name) or real_open(path, *a, **k),
+    )
+    encode.discard_spare()
+    first = render(tmp_path, "first.mp4")
+    PreviewModel().prepare(params()).idle("cpu")  # the runner's call when nothing waits
+    second = render(tmp_path, "second.mp4")  # same folder, size and fps: takes the spare
+    assert opened[0] == "first.mp4" and opened[1].startswith(".spare-") and len(opened) == 2
+    assert sha(second) == sha(first)
+
+    PreviewModel().prepare(params()).idle("cpu")
+    other = render(tmp_path, "other.mp4", width=96, height=160)  # does not fit: a new one
+    assert len(opened) == 4 and opened[3] == "other.mp4"
+    assert probe(other).width == 96
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["first.mp4", "other.mp4", "second.mp4"]
+    encode.discard_spare()

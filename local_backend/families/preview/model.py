@@ -20,7 +20,7 @@ from local_backend.families.base import (
     Range,
     check_capabilities,
 )
-from local_backend.families.encode import Mp4Writer
+from local_backend.families.encode import Mp4Writer, prepare_spare
 from local_backend.families.images import decode_data_uri
 from local_backend.families.preview.camera import MARGIN, Move, parse_move, window
 from local_backend.families.preview.card import Card, draw_card, fit
@@ -60,7 +60,8 @@ class PreviewTask:
         return self.frames
 
     def idle(self, device: str) -> None:
-        """Nothing to set up: a preview needs no model."""
+        """A preview needs no model: only the next shot's encoder."""
+        prepare_spare()
 
     def run(self, out: Path, on_step: OnStep, device: str = "cpu") -> None:
         """Render every frame into ``out``; ``on_step`` may raise to cancel."""
@@ -69,7 +70,7 @@ class PreviewTask:
         still = draw_card(self.card, card_size)
         last = fit(self.last_frame, self.size) if self.last_frame is not None else None
         span = max(self.frames - 1, 1)
-        with Mp4Writer(out, self.size, self.fps) as writer:
+        with Mp4Writer.open(out, self.size, self.fps) as writer:
             for k in range(self.frames):
                 t = k / span
                 box = window(self.move, t, card_size)
