@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -84,6 +84,12 @@ class _Ctx:
     shot: Shot
     attempt: Attempt
     adapter: Adapter | None  # None: the backend is no longer configured
+    #: Attempt fields (and their event) already true in memory, written with the
+    #: attempt's next write: see :meth:`ShotEngine._submit_and_record`.
+    unsaved: dict[str, object] = field(default_factory=dict)
+    unsaved_event: dict[str, object] | None = None
+    #: The step that sent the create was cancelled: the create records its own answer.
+    abandoned: bool = False
 
 
 class ShotEngine:
@@ -114,6 +120,8 @@ class ShotEngine:
         #: The rows of shots whose job is in flight at the backend, kept between polls
         #: by the task that owns them (see :meth:`step`).
         self._live: dict[str, _Ctx] = {}
+        #: Shots whose attempt has fields not yet written (see :meth:`_submit_and_record`).
+        self._unsaved: dict[str, _Ctx] = {}
         self._cancels = CancelWatch(db, clock, self._config.cancel_check_s)
 
     async def run(self, shot_id: str) -> None:
@@ -127,6 +135,8 @@ class ShotEngine:
         finally:
             self._wakes.pop(shot_id, None)
             self._live.pop(shot_id, None)
+            if (unsaved := self._unsaved.pop(shot_id, None)) is not None:
+                self._save(unsaved)  # cancelled or stopped: the next owner reads the rows
 
     def wake(self, shot_id: str) -> bool:
         """Take the shot's next step now (a vendor's callback says its job moved).
@@ -149,8 +159,10 @@ class ShotEngine:
         through ``cancel_requested``, read for all running jobs at once (``CancelWatch``).
         """
         live = self._live.pop(shot_id, None)
-        if live is not None and not self._cancels.requested(live.job.id):
-            return await self._step(live)
+        if live is not None:
+            if not self._cancels.requested(live.job.id):
+                return await self._step(live)
+            self._save(live)  # the cancel below reads the attempt from the database
         with self._db.session() as s:
             shot = s.get(Shot, shot_id)
             if shot is None or shot.status in TERMINAL_SHOT:
@@ -252,21 +264,48 @@ class ShotEngine:
         task = asyncio.ensure_future(self._submit_and_record(ctx))
         self._submits[a.id] = task
         task.add_done_callback(lambda _: self._submits.pop(a.id, None))
-        submission = await asyncio.shield(task)
+        try:
+            submission = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            ctx.abandoned = True
+            raise
         return submission.poll_after_s * self._config.poll_scale
 
     async def _submit_and_record(self, ctx: _Ctx) -> Submission:
+        """Submit and record the backend's job id.
+
+        Where the backend dedupes on our request id, the record waits for the
+        attempt's next write (its first progress, or its success: one commit fewer per
+        shot, and none in the middle of a local render): a crash before it resubmits
+        under the same id and gets the same job back. A cancel or a shutdown writes it
+        at once (see :meth:`run`), so the backend job can be cancelled or polled.
+        """
         assert ctx.adapter is not None
         a = ctx.attempt
         submission = await ctx.adapter.submit(GenerationRequest.model_validate(a.request))
-        self._update(
-            ctx,
-            backend_job_id=submission.backend_job_id,
-            status="submitted",
-            retries=0,
-            event=("attempt.submitted", {"backend_job_id": submission.backend_job_id}),
-        )
+        job_id = submission.backend_job_id
+        fields: dict[str, object] = {"backend_job_id": job_id, "status": "submitted", "retries": 0}
+        data: dict[str, object] = {"backend_job_id": job_id}
+        if not ctx.adapter.idempotent_submit or ctx.abandoned:
+            event = ("attempt.submitted", data)
+            self._update(ctx, backend_job_id=job_id, status="submitted", retries=0, event=event)
+            return submission
+        for name, value in fields.items():
+            setattr(a, name, value)
+        ctx.unsaved.update(fields)
+        ctx.unsaved_event = _event(ctx.job.id, a.shot_id, "attempt.submitted", data, utcnow())
+        self._unsaved[a.shot_id] = ctx
         return submission
+
+    def _save(self, ctx: _Ctx) -> None:
+        """Write what the attempt holds unsaved (nothing: no write)."""
+        if ctx.unsaved or ctx.unsaved_event is not None:
+            self._update(ctx)
+
+    def _saved(self, ctx: _Ctx) -> None:
+        """A write that carried the unsaved fields and event has committed."""
+        ctx.unsaved, ctx.unsaved_event = {}, None
+        self._unsaved.pop(ctx.shot.id, None)
 
     async def settle_submits(self, timeout: float = 30.0) -> None:
         """Wait for creates already sent, so their job ids are recorded (shutdown, cancel)."""
@@ -427,16 +466,16 @@ class ShotEngine:
                 return None
             if settled.captured != charge:  # capped at the hold
                 conn.execute(_UPDATE_SHOT, {"row_id": ctx.shot.id, "cost_micros": settled.captured})
-            conn.execute(
-                _UPDATE_ATTEMPT,
-                {"row_id": a.id, "status": "succeeded", "cost_micros": cost, "updated_at": now},
-            )
+            done = {"status": "succeeded", "cost_micros": cost, "updated_at": now}
+            conn.execute(_UPDATE_ATTEMPT, {**ctx.unsaved, **done, "row_id": a.id})
             data = {"sha256": stored.info["sha256"], "model": a.model}
             if status.vendor_usage:  # what the vendor says it billed, in its units
                 data["vendor_usage"] = dict(status.vendor_usage)
-            conn.execute(_INSERT_EVENT, [_event(job.id, ctx.shot.id, "shot.succeeded", data, now)])
+            succeeded = _event(job.id, ctx.shot.id, "shot.succeeded", data, now)
+            conn.execute(_INSERT_EVENT, [*_unsaved_events(ctx), succeeded])
             end_if_done(conn, job, now, ("succeeded", settled.captured))  # the last ends its job
             s.commit()
+        self._saved(ctx)
         return None
 
     # --- failures and fallbacks -----------------------------------------------------------
@@ -480,6 +519,10 @@ class ShotEngine:
             shot = s.get(Shot, ctx.shot.id)
             job = s.get(Job, ctx.shot.job_id)
             assert attempt is not None and shot is not None and job is not None
+            for name, value in ctx.unsaved.items():
+                setattr(attempt, name, value)
+            if ctx.unsaved_event is not None:
+                s.connection().execute(_INSERT_EVENT, [ctx.unsaved_event])
             attempt.status, attempt.error_code, attempt.error_message = state, code, message
             attempt.updated_at = utcnow()
             s.add(attempt)
@@ -494,7 +537,9 @@ class ShotEngine:
             next_candidate = self._next_candidate(s, shot, attempt, klass)
             if next_candidate is not None:
                 # Committed together with the finished attempt: no crash window between them.
-                return 0.0 if self._new_attempt(s, job, shot, next_candidate) else None
+                made = self._new_attempt(s, job, shot, next_candidate)
+                self._saved(ctx)
+                return 0.0 if made else None
             live = shot.status not in TERMINAL_SHOT
             shot.status, shot.error_code, shot.error_message = "failed", code, message
             shot.updated_at = utcnow()
@@ -520,6 +565,7 @@ class ShotEngine:
             s.flush()  # end_if_done reads the shot's failure
             end_if_done(s.connection(), job, shot.updated_at, ("failed", None))
             s.commit()
+        self._saved(ctx)
         return None
 
     def _next_candidate(
@@ -751,7 +797,10 @@ class ShotEngine:
     ) -> None:
         """Persist attempt fields, and optionally the shot's progress and an event, at once."""
         a, now = ctx.attempt, utcnow()
-        values = {**fields, "updated_at": now}
+        values = {**ctx.unsaved, **fields, "updated_at": now}
+        events = _unsaved_events(ctx)
+        if event is not None:
+            events.append(_event(ctx.job.id, a.shot_id, event[0], event[1], now))
         with self._db.session() as s:
             conn = s.connection()
             conn.execute(_UPDATE_ATTEMPT, {**values, "row_id": a.id})
@@ -760,12 +809,16 @@ class ShotEngine:
             if not isinstance(shot_progress, _Keep):
                 progress = {"row_id": a.shot_id, "progress": shot_progress, "updated_at": now}
                 conn.execute(_UPDATE_SHOT, progress)
-            if event is not None:
-                row = _event(ctx.job.id, a.shot_id, event[0], event[1], now)
-                conn.execute(_INSERT_EVENT, [row])
+            if events:
+                conn.execute(_INSERT_EVENT, events)
             s.commit()
+        self._saved(ctx)
         for name, value in values.items():
             setattr(a, name, value)
+
+
+def _unsaved_events(ctx: _Ctx) -> list[dict[str, object]]:
+    return [ctx.unsaved_event] if ctx.unsaved_event is not None else []
 
 
 def _start(conn: Connection, ctx: _Ctx, now: datetime) -> None:

@@ -449,3 +449,61 @@ async def test_without_an_engine_a_job_has_no_attempt_until_a_step_makes_one(
         job = await gw.client.jobs.wait(job, timeout=30)
     assert job.status == "succeeded" and len(job.shots[0].attempts) == 1
     assert [r.request_id for r in vendor.submits] == [job.shots[0].attempts[0].id]
+
+
+QUIET = JobStatus(state="queued", next_poll_s=0.01)  # nothing changes: nothing to write
+
+
+async def test_a_deduping_backends_job_id_is_written_with_the_next_write(
+    tmp_path, database_url, clip
+) -> None:
+    """Where the backend dedupes creates, the submit's record waits for the attempt's
+    next write: here the success, which carries the job id and the submitted event."""
+    from sqlmodel import select
+
+    from gateway.db import Database
+    from gateway.tables import Event
+
+    done = JobStatus(state="succeeded", next_poll_s=0)
+    vendor = ScriptedVendor(clip, idempotent_submit=True, states=[QUIET, QUIET, done])
+    job, prov = await run(tmp_path, database_url, vendor, CHARACTER)
+    attempt = job.shots[0].attempts[0]
+    assert job.status == "succeeded" and attempt.backend_job_id == "task-1"
+    assert prov["shots"][0]["backend"] == {"adapter": "runway", "job_id": "task-1"}
+    db = Database(database_url)
+    try:
+        with db.session() as s:
+            kinds = [e.type for e in s.exec(select(Event).where(Event.job_id == job.id))]
+    finally:
+        db.dispose()
+    assert kinds.count("attempt.submitted") == 1 and "shot.succeeded" in kinds
+
+
+@pytest.mark.parametrize("where", ["api", "another process"])
+async def test_a_cancel_reaches_a_deduping_backends_unrecorded_job(
+    tmp_path, database_url, clip, where
+) -> None:
+    from sqlalchemy import update
+
+    from gateway.tables import Attempt, Job
+
+    vendor = ScriptedVendor(clip, idempotent_submit=True, states=[QUIET])
+    async with open_gateway(tmp_path / "data", database_url, adapters={"runway": vendor}) as gw:
+        job = await gw.client.jobs.create(CHARACTER)
+        while vendor.polls < 3:
+            await asyncio.sleep(0.01)
+        with gw.runtime.db.session() as s:  # polled from memory: the id is not written yet
+            assert s.get(Attempt, job.shots[0].attempts[0].id).backend_job_id is None
+            if where == "another process":
+                s.exec(update(Job).where(Job.id == job.id).values(cancel_requested=True))
+                s.commit()
+        if where == "api":
+            job = await gw.client.jobs.cancel(job)
+        for _ in range(500):
+            job = await gw.client.jobs.get(job)
+            if job.shots[0].status == "canceled":
+                break
+            await asyncio.sleep(0.01)
+    assert job.shots[0].status == "canceled"
+    assert job.shots[0].attempts[0].backend_job_id == "task-1"
+    assert vendor.canceled == ["task-1"]
