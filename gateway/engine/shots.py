@@ -90,6 +90,9 @@ class _Ctx:
     unsaved_event: dict[str, object] | None = None
     #: The step that sent the create was cancelled: the create records its own answer.
     abandoned: bool = False
+    #: Made with its job a moment ago (:meth:`ShotEngine.first_attempts`): no cancel
+    #: from another process can be waiting for its first step.
+    fresh: bool = False
 
 
 class ShotEngine:
@@ -160,7 +163,8 @@ class ShotEngine:
         """
         live = self._live.pop(shot_id, None)
         if live is not None:
-            if not self._cancels.requested(live.job.id):
+            if live.fresh or not self._cancels.requested(live.job.id):
+                live.fresh = False
                 return await self._step(live)
             self._save(live)  # the cancel below reads the attempt from the database
         with self._db.session() as s:
@@ -704,7 +708,7 @@ class ShotEngine:
         ]
         job_row = Job(**job)
         ctxs = [
-            _Ctx(job_row, Shot(**shot), a, self._adapter_or_none(a.adapter))
+            _Ctx(job_row, Shot(**shot), a, self._adapter_or_none(a.adapter), fresh=True)
             for shot, a in zip(shots, attempts, strict=True)
         ]
         return FirstAttempts(rows, events, ctxs)
