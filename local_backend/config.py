@@ -152,6 +152,15 @@ class BackendConfig(BaseModel):
     allow_downloads: bool = Field(
         default=False, description="Let a model path that is a hub id download its weights."
     )
+    gil_switch_interval_ms: float | None = Field(
+        default=1.0,
+        gt=0,
+        description=(
+            "Python's GIL switch interval once the device thread runs (None: leave Python's "
+            "5 ms). Each torch op gives up the GIL; getting it back behind HTTP or database "
+            "work waits up to this long, and a denoise takes it back thousands of times."
+        ),
+    )
 
     @model_validator(mode="after")
     def _unique_ids(self) -> BackendConfig:

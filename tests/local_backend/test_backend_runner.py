@@ -166,3 +166,29 @@ def test_run_on_device_after_close_is_refused(runner: Runner) -> None:
     runner.close()
     with pytest.raises(RunnerClosed):
         runner.run_on_device(lambda: None)
+
+
+@pytest.mark.parametrize(
+    ("configured", "start", "expected"), [(1.0, 5.0, 1.0), (None, 5.0, 5.0), (1.0, 0.5, 0.5)]
+)
+def test_the_device_thread_tightens_the_gil_switch_interval(
+    tmp_path: Path, configured: float | None, start: float, expected: float
+) -> None:
+    """Lowered to the configured interval when the device thread starts; never raised."""
+    import sys
+
+    from local_backend.runner import tighten_switch_interval
+
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(start / 1000)
+    try:
+        config = BackendConfig(work_dir=tmp_path, gil_switch_interval_ms=configured)
+        runner = Runner([], config)
+        assert sys.getswitchinterval() == pytest.approx(start / 1000)  # nothing runs yet
+        runner.run_on_device(lambda: None)
+        assert sys.getswitchinterval() == pytest.approx(expected / 1000)
+        runner.close()
+        tighten_switch_interval(None)
+        assert sys.getswitchinterval() == pytest.approx(expected / 1000)
+    finally:
+        sys.setswitchinterval(before)
