@@ -84,9 +84,13 @@ class EmbeddedExecutor:
     # --- JobNotifier -------------------------------------------------------------------
 
     def first_attempts(
-        self, request: t.JobCreate, job: dict[str, Any], shots: list[dict[str, Any]]
+        self,
+        request: t.JobCreate,
+        job: dict[str, Any],
+        shots: list[dict[str, Any]],
+        plans: Sequence[t.ShotPlan],
     ) -> FirstAttempts:
-        return self._shots.first_attempts(request, job, shots)
+        return self._shots.first_attempts(request, job, shots, plans)
 
     def job_created(
         self, job_id: str, shot_ids: Sequence[str], first: FirstAttempts | None = None

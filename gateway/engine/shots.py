@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -638,6 +638,8 @@ class ShotEngine:
         plan: t.ShotPlan,
         candidate: int,
         number: int,
+        *,
+        plan_json: dict[str, Any] | None = None,
     ) -> Attempt:
         """A pending attempt of the shot on ``model_id``, with the backend's request."""
         adapter, backend_model = self._models(model_id)
@@ -674,25 +676,37 @@ class ShotEngine:
             adapter=adapter,
             status="pending",
             request=gen.model_dump(mode="json"),
-            plan=plan.model_dump(mode="json"),
+            plan=plan_json if plan_json is not None else plan.model_dump(mode="json"),
             retries=0,
             created_at=now,
             updated_at=now,
         )
 
     def first_attempts(
-        self, request: t.JobCreate, job: dict[str, Any], shots: list[dict[str, Any]]
+        self,
+        request: t.JobCreate,
+        job: dict[str, Any],
+        shots: list[dict[str, Any]],
+        plans: Sequence[t.ShotPlan],
     ) -> FirstAttempts:
         """A new job's first attempts, for the job's own transaction (``job`` and
-        ``shots`` are its rows): after the commit, :meth:`adopt` hands them to the steps,
-        so a shot's first step submits without a read or a commit of its own."""
+        ``shots`` are its rows, ``plans`` the shots' plans they were made from): after the
+        commit, :meth:`adopt` hands them to the steps, so a shot's first step submits
+        without a read or a commit of its own."""
         attempts = []
-        for shot in shots:
-            plan = t.ShotPlan.model_validate(shot["plan"])
+        for shot, plan in zip(shots, plans, strict=True):
             model_id = _route(plan)[0]
             attempts.append(
                 self._attempt(
-                    request, shot["id"], shot["index"], shot["kind"], model_id, plan, 0, 1
+                    request,
+                    shot["id"],
+                    shot["index"],
+                    shot["kind"],
+                    model_id,
+                    plan,
+                    0,
+                    1,
+                    plan_json=shot["plan"],  # the same plan, already dumped for the shot
                 )
             )
         rows = [{c: getattr(a, c) for c in _ATTEMPT_COLUMNS} for a in attempts]

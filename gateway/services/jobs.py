@@ -39,7 +39,11 @@ class JobNotifier(Protocol):
     """The executor, as the job service sees it."""
 
     def first_attempts(
-        self, request: t.JobCreate, job: dict[str, Any], shots: list[dict[str, Any]]
+        self,
+        request: t.JobCreate,
+        job: dict[str, Any],
+        shots: list[dict[str, Any]],
+        plans: Sequence[t.ShotPlan],
     ) -> FirstAttempts: ...
 
     def job_created(
@@ -273,7 +277,7 @@ class JobService:
                 else None
             )
             first = (
-                self._notifier.first_attempts(body, job, shots)
+                self._notifier.first_attempts(body, job, shots, quote.shots)
                 if self._notifier is not None
                 else None
             )
