@@ -5,7 +5,9 @@ Each call to :meth:`ShotEngine.step` performs one step, persists its result and
 returns how long to wait before the next (``None`` once the shot is terminal). So a
 restarted process resumes every shot from the database: a submitted attempt is
 polled, never submitted twice; a submit whose answer was lost is resubmitted only
-when the backend dedupes on our request id, and otherwise marked ``unknown``.
+when the backend dedupes on our request id, and otherwise marked ``unknown``. (Where
+the backend dedupes, the submit's record rides on the attempt's next write: losing it
+only means that resubmit.)
 """
 
 from __future__ import annotations
