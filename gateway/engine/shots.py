@@ -304,9 +304,21 @@ class ShotEngine:
         return submission
 
     def _save(self, ctx: _Ctx) -> None:
-        """Write what the attempt holds unsaved (nothing: no write)."""
-        if ctx.unsaved or ctx.unsaved_event is not None:
-            self._update(ctx)
+        """Write what the attempt holds unsaved, unless the attempt was ended meanwhile
+        (a cancel that raced the success): its end is not overwritten."""
+        if not ctx.unsaved and ctx.unsaved_event is None:
+            return
+        now = utcnow()
+        with self._db.session() as s:
+            conn = s.connection()
+            values = {**ctx.unsaved, "updated_at": now, "row_id": ctx.attempt.id}
+            if conn.execute(_SAVE_SUBMIT, values).rowcount == 1:
+                if ctx.shot.status == "queued":
+                    _start(conn, ctx, now)
+                if events := _unsaved_events(ctx):
+                    conn.execute(_INSERT_EVENT, events)
+            s.commit()
+        self._saved(ctx)
 
     def _saved(self, ctx: _Ctx) -> None:
         """A write that carried the unsaved fields and event has committed."""
@@ -859,6 +871,7 @@ _UPDATE_ATTEMPT = update(Attempt).where(col(Attempt.id) == bindparam("row_id"))
 _UPDATE_SHOT = update(Shot).where(col(Shot.id) == bindparam("row_id"))
 _FINISH_SHOT = _UPDATE_SHOT.where(col(Shot.status).not_in(TERMINAL_SHOT))
 _START_SHOT = _UPDATE_SHOT.where(col(Shot.status) == "queued")
+_SAVE_SUBMIT = _UPDATE_ATTEMPT.where(col(Attempt.status) == "pending")
 _START_JOB = update(Job).where(col(Job.id) == bindparam("row_id"), col(Job.status) == "queued")
 
 
