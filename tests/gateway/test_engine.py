@@ -507,3 +507,36 @@ async def test_a_cancel_reaches_a_deduping_backends_unrecorded_job(
     assert job.shots[0].status == "canceled"
     assert job.shots[0].attempts[0].backend_job_id == "task-1"
     assert vendor.canceled == ["task-1"]
+
+
+async def test_an_unsaved_submit_record_never_overwrites_an_ended_attempt(
+    tmp_path, database_url, clip
+) -> None:
+    """A shot stopped with its submit record unsaved writes it only onto a pending
+    attempt: one that ended meanwhile (here, marked canceled behind the engine's back)
+    keeps its end, and gets no submitted event."""
+    from sqlalchemy import update
+    from sqlmodel import select
+
+    from gateway.db import Database
+    from gateway.tables import Attempt, Event
+
+    vendor = ScriptedVendor(clip, idempotent_submit=True, states=[QUIET])
+    async with open_gateway(tmp_path / "data", database_url, adapters={"runway": vendor}) as gw:
+        job = await gw.client.jobs.create(CHARACTER)
+        while vendor.polls < 3:
+            await asyncio.sleep(0.01)
+        attempt_id = job.shots[0].attempts[0].id
+        with gw.runtime.db.session() as s:
+            s.exec(update(Attempt).where(Attempt.id == attempt_id).values(status="canceled"))
+            s.commit()
+    # The gateway stopped: the shot's task wrote what it held, where it still could.
+    db = Database(database_url)
+    try:
+        with db.session() as s:
+            attempt = s.get(Attempt, attempt_id)
+            kinds = [e.type for e in s.exec(select(Event).where(Event.job_id == job.id))]
+    finally:
+        db.dispose()
+    assert attempt.status == "canceled" and attempt.backend_job_id is None
+    assert "attempt.submitted" not in kinds
