@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 from sqlmodel import col, select
 
@@ -18,7 +17,6 @@ from gateway.db import Database
 from gateway.engine.jobs import JobFinisher
 from gateway.engine.shots import FirstAttempts, ShotEngine
 from gateway.tables import Job, Shot
-from reelgate import types as t
 
 __all__ = ["EmbeddedExecutor"]
 
@@ -41,6 +39,8 @@ class EmbeddedExecutor:
         self._job_of: dict[str, str] = {}
         self._finishing: dict[str, asyncio.Task[None]] = {}
         self._stopping = False
+        #: JobNotifier: a new job's first attempts are the engine's to make.
+        self.first_attempts = shots.first_attempts
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -82,15 +82,6 @@ class EmbeddedExecutor:
             )
 
     # --- JobNotifier -------------------------------------------------------------------
-
-    def first_attempts(
-        self,
-        request: t.JobCreate,
-        job: dict[str, Any],
-        shots: list[dict[str, Any]],
-        plans: Sequence[t.ShotPlan],
-    ) -> FirstAttempts:
-        return self._shots.first_attempts(request, job, shots, plans)
 
     def job_created(
         self, job_id: str, shot_ids: Sequence[str], first: FirstAttempts | None = None

@@ -290,17 +290,15 @@ class ShotEngine:
         a = ctx.attempt
         submission = await ctx.adapter.submit(GenerationRequest.model_validate(a.request))
         job_id = submission.backend_job_id
-        fields: dict[str, object] = {"backend_job_id": job_id, "status": "submitted", "retries": 0}
-        data: dict[str, object] = {"backend_job_id": job_id}
-        if not ctx.adapter.idempotent_submit or ctx.abandoned:
-            event = ("attempt.submitted", data)
-            self._update(ctx, backend_job_id=job_id, status="submitted", retries=0, event=event)
-            return submission
-        for name, value in fields.items():
+        ctx.unsaved.update(backend_job_id=job_id, status="submitted", retries=0)
+        for name, value in ctx.unsaved.items():
             setattr(a, name, value)
-        ctx.unsaved.update(fields)
+        data: dict[str, object] = {"backend_job_id": job_id}
         ctx.unsaved_event = _event(ctx.job.id, a.shot_id, "attempt.submitted", data, utcnow())
-        self._unsaved[a.shot_id] = ctx
+        if ctx.adapter.idempotent_submit and not ctx.abandoned:
+            self._unsaved[a.shot_id] = ctx
+        else:
+            self._update(ctx)  # writes what was just held unsaved
         return submission
 
     def _save(self, ctx: _Ctx) -> None:

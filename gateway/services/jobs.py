@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from gateway import ledger, limits
 from gateway.catalog import micros, usd
 from gateway.db import Database
+from gateway.engine.ending import TERMINAL_JOB, TERMINAL_SHOT
 from gateway.engine.shots import FirstAttempts
 from gateway.ids import new_id
 from gateway.planning import hold_micros
@@ -24,8 +25,6 @@ from reelgate import types as t
 
 __all__ = ["JobNotifier", "JobService", "load_job_view"]
 
-TERMINAL_JOB = {"succeeded", "partially_succeeded", "failed", "canceled"}
-TERMINAL_SHOT = {"succeeded", "failed", "canceled"}
 
 # Built once: constructing a statement costs more than SQLAlchemy's compiled-cache lookup.
 # ``inline``: nothing needs the event's generated id, so it is inserted without RETURNING.
@@ -157,9 +156,8 @@ def _insert(
     conn = s.connection()
     conn.execute(_INSERT_JOB, [job])
     conn.execute(_INSERT_SHOT, shots)
-    data = {"shots": len(shots)}
-    events = [{"job_id": job["id"], "shot_id": None, "type": "job.created", "data": data}]
-    events[0]["created_at"] = job["created_at"]
+    created = {"job_id": job["id"], "shot_id": None, "type": "job.created"}
+    events = [{**created, "data": {"shots": len(shots)}, "created_at": job["created_at"]}]
     if first is not None:
         conn.execute(_INSERT_ATTEMPT, first.rows)
         events += first.events
