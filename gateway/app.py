@@ -54,8 +54,9 @@ log = logging.getLogger("reelgate")
 
 
 async def _local_adapter(settings: Settings, runtime_closers: list[Any]) -> Adapter:
-    from adapters.local import LocalBackendAdapter
+    from adapters.local import LocalBackendAdapter, OutputFile
 
+    output_files: list[OutputFile] = []
     if settings.local_backend_urls:
         clients = [
             httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(30, connect=5))
@@ -73,6 +74,7 @@ async def _local_adapter(settings: Settings, runtime_closers: list[Any]) -> Adap
             raise ConfigError(f"REELGATE_LOCAL_MODELS={settings.local_models}: {exc}") from None
         transport = httpx.ASGITransport(app=backend)
         clients = [httpx.AsyncClient(transport=transport, base_url="http://local-backend")]
+        output_files = [backend.state.runner.output]  # same process: read its files directly
 
         async def _close_backend() -> None:
             close = getattr(backend.state, "close", None)
@@ -80,7 +82,7 @@ async def _local_adapter(settings: Settings, runtime_closers: list[Any]) -> Adap
                 close()
 
         runtime_closers.append(_close_backend)
-    adapter = LocalBackendAdapter(clients)
+    adapter = LocalBackendAdapter(clients, output_files=output_files)
     await adapter.refresh()
     return adapter
 

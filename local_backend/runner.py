@@ -153,6 +153,12 @@ class Runner:
     def get(self, gen_id: str) -> Generation | None:
         return self._all.get(gen_id)
 
+    def output(self, gen_id: str) -> Path | None:
+        """A succeeded generation's file, for a gateway in this process to read directly
+        (None otherwise: the file may still be pruned later, so callers handle its absence)."""
+        gen = self._all.get(gen_id)
+        return gen.path if gen is not None and gen.status == "succeeded" else None
+
     def snapshot(self, gen: Generation) -> tuple[Generation, int | None]:
         """A consistent copy of ``gen`` and its queue position, taken under the lock."""
         with self._lock:

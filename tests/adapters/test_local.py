@@ -93,6 +93,52 @@ async def test_submit_poll_download(
     assert video[4:8] == b"ftyp" and video == direct.content
 
 
+async def test_an_in_process_backends_file_is_read_without_a_content_request(
+    tmp_path: Path,
+) -> None:
+    app = create_app(BackendConfig(work_dir=tmp_path))
+    asked: list[str] = []
+
+    async def record(req: httpx.Request) -> None:
+        asked.append(req.url.path)
+
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://local-backend",
+        event_hooks={"request": [record]},
+    )
+    runner = app.state.runner
+    handed: list[str] = []
+
+    def output(gen_id: str) -> Path | None:
+        handed.append(gen_id)
+        return runner.output(gen_id)
+
+    adapter = LocalBackendAdapter([client], long_poll_s=0.2, output_files=[output])
+    try:
+        await adapter.refresh()
+        job = (await adapter.submit(request())).backend_job_id
+        final = (await poll_until_done(adapter, job))[-1]
+        video = b"".join([chunk async for chunk in adapter.download(job, final)])
+        gen_id = job.split("/", 1)[1]
+        assert handed == [gen_id] and not [p for p in asked if p.endswith("/content")]
+        assert video[4:8] == b"ftyp" and video == runner.output(gen_id).read_bytes()
+
+        runner.output(gen_id).unlink()  # pruned: the content request says why it is gone
+        with pytest.raises(AdapterError) as caught:
+            b"".join([chunk async for chunk in adapter.download(job, final)])
+        assert caught.value.code == "not_ready" and asked[-1].endswith("/content")
+    finally:
+        await client.aclose()
+        app.state.close()
+
+
+def test_output_files_cannot_outnumber_the_backends() -> None:
+    client = httpx.AsyncClient(base_url="http://local-backend")
+    with pytest.raises(ValueError, match="output_files"):
+        LocalBackendAdapter([client], output_files=[None, None])
+
+
 async def test_resubmitting_a_request_id_does_not_start_a_second_job(
     adapter: LocalBackendAdapter,
 ) -> None:
