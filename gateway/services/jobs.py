@@ -66,8 +66,8 @@ def load_job_view(session: Session, job: Job) -> t.Job:
     return job_view(job, shots, attempts)
 
 
-#: Every SDK create carries a key, and almost every key is new: the lookup reads two
-#: columns with a statement built once, and loads the job only when it exists.
+#: The lookup of a key already taken reads two columns with a statement built once, and
+#: loads the job only when it exists (see :meth:`JobService._create`).
 _KEYED_JOB = select(col(Job.id), col(Job.request_sha256)).where(
     col(Job.tenant_id) == bindparam("tenant"), col(Job.idempotency_key) == bindparam("key")
 )
@@ -254,17 +254,29 @@ class JobService:
     ) -> tuple[t.Job, FirstAttempts | None, bool]:
         """Plan and persist; blocking (``create`` runs it through ``Database.run``).
 
-        One session serves the idempotency lookup and the insert (one pooled connection,
-        one pre-ping); the answer is built from the rows just written, not read back.
+        One session serves the insert and, where needed, the idempotency lookup (one
+        pooled connection, one pre-ping); the answer is built from the rows just written,
+        not read back. Almost every key is new, so the key is not looked up first: the
+        job's INSERT, the transaction's first statement, meets the UNIQUE key of an
+        earlier job, and only then is that job read and replayed. A plan that is now
+        refused also looks first, so a retry of an accepted request is answered even
+        after the catalog changed.
         """
         digest = request_digest(body)
         tenant_id = principal.tenant_id
         with self._db.session() as s:
-            if idempotency_key is not None:
-                replay = _replay(s, tenant_id, idempotency_key, digest)
-                if replay is not None:
+
+            def replayed() -> t.Job | None:
+                if idempotency_key is None:
+                    return None
+                return _replay(s, tenant_id, idempotency_key, digest)
+
+            try:
+                quote = self._plan(body, principal.markup_bps)
+            except ServiceError:
+                if (replay := replayed()) is not None:
                     return replay, None, True
-            quote = self._plan(body, principal.markup_bps)
+                raise
             job, shots = _new_rows(principal, body, quote, digest, idempotency_key)
             holds = (
                 [
@@ -282,12 +294,9 @@ class JobService:
             try:
                 refused = _insert(s, job, shots, holds, principal, first)
             except IntegrityError:
-                # A concurrent request with the same key won the race: answer with its job.
+                # The key's earlier job (or a concurrent request's, which won the race).
                 s.rollback()
-                if idempotency_key is None:
-                    raise
-                replay = _replay(s, tenant_id, idempotency_key, digest)
-                if replay is None:
+                if (replay := replayed()) is None:
                     raise
                 return replay, None, True
         if refused is not None:

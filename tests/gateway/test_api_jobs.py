@@ -9,6 +9,7 @@ import pytest
 from gateway_harness import Gateway
 
 from gateway import media
+from gateway.services.errors import ServiceError
 from reelgate import NotFoundError, ReelgateError, UnprocessableEntityError
 
 
@@ -98,6 +99,29 @@ async def test_idempotency_key_replays_and_refuses_a_different_body(gateway: Gat
     assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
     page = await gateway.client.jobs.list()
     assert [j.id for j in page.data] == [first.json()["id"]]
+
+
+async def test_a_replay_is_answered_when_planning_would_now_refuse(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = storyboard(1, assemble=False)
+    headers = {**gateway.auth(), "Idempotency-Key": "k2"}
+    first = await gateway.http.post("/v1/jobs", json=body, headers=headers)
+    assert first.status_code == 201
+
+    def refuse(*_: object) -> None:  # as if the catalog dropped the model since
+        raise ServiceError(422, "model_unavailable", "no such model now")
+
+    monkeypatch.setattr(gateway.runtime.jobs, "_plan", refuse)
+    again = await gateway.http.post("/v1/jobs", json=body, headers=headers)
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    fresh = await gateway.http.post(
+        "/v1/jobs", json=body, headers={**gateway.auth(), "Idempotency-Key": "k3"}
+    )
+    assert fresh.status_code == 422 and fresh.json()["code"] == "model_unavailable"
+    body["shots"][0]["seed"] = 99
+    other = await gateway.http.post("/v1/jobs", json=body, headers=headers)
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
 
 
 async def test_list_paginates_newest_first(gateway: Gateway) -> None:
