@@ -4,9 +4,10 @@ each speed feature.
 Everything runs on the tiny random-weight Wan (``local_backend.tiny``), built offline in
 a temp folder, at 64x64, 17 frames, 8 steps, CFG on.
 
-0. Gateway vs bare diffusers: one shot through the whole embedded gateway (SDK → API →
-   planning → engine → local backend: warm pool, per-shot pipeline, progress callback,
-   H.264 encode → fetch → store → provenance), from the POST to the job recorded done,
+0. Gateway vs bare diffusers: one shot through the whole embedded gateway (SDK in a
+   client process → API → planning → engine → local backend: warm pool, per-shot
+   pipeline, progress callback, H.264 encode → fetch → store → provenance), from the
+   client's POST to the job recorded done,
    against a bare ``WanPipeline(...)`` call in the same process on the same weights,
    alternating, median of ``--repeats`` each after a warm-up.
 1. Warm vs cold: the first shot on a fresh warm pool (``from_pretrained`` + render +
@@ -26,12 +27,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import socket
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from asyncio.subprocess import PIPE
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -53,7 +57,6 @@ from local_backend.families.diffusers_common import DiffusersModel
 from local_backend.families.wan import FAMILY as WAN
 from local_backend.tiny import build_all, write_models_config
 from local_backend.warm import WarmPool
-from reelgate import AsyncClient
 
 SHOT: dict[str, Any] = {
     "model": "tiny-wan",
@@ -155,36 +158,36 @@ async def gateway_vs_bare(entry: ModelEntry, steps: int, repeats: int, work: Pat
     )
     backend = create_backend(load_config(config))
     runner = backend.state.runner
+    # As the embedded gateway builds it (gateway.app): the same API over ASGI, finished
+    # files read from the backend's folder.
     local = LocalBackendAdapter(
-        [httpx.AsyncClient(transport=httpx.ASGITransport(app=backend), base_url="http://local")]
+        [httpx.AsyncClient(transport=httpx.ASGITransport(app=backend), base_url="http://local")],
+        output_files=[runner.output],
     )
     await local.refresh()
-    # The SDK polls as a remote client would (every 0.5 s) over a loopback socket to the
-    # gateway served by uvicorn in this process, as ``reelgate serve`` runs it. (An
-    # in-process ASGI transport would run the client's first GET inside the POST's task,
-    # ahead of the shot's own first step: a delay no remote client causes.)
+    # The client polls as a remote one would (the server's 0.5 s hint), over a loopback
+    # socket to the gateway served by uvicorn in this process, as ``reelgate serve`` runs
+    # it, from its own process (benchmarks/_sdk_client.py): a client sharing this
+    # interpreter would parse its answers on the gateway's GIL, mid-render.
     settings = Settings(data_dir=work / "gateway", poll_interval_s=0.5)
     app = create_app(settings, adapters={"local": local}, announce_key=False)
     pipe = await asyncio.to_thread(runner.run_on_device, partial(bare_pipeline, entry))
     gateway_s: list[float] = []
     backend_s: list[float] = []
     bare_s: list[float] = []
-    async with serving(app) as url:
-        rt = app.state.runtime
-        async with AsyncClient(base_url=url, api_key=rt.bootstrap_key) as client:
-            for i in range(repeats + 2):  # two warm-ups: pipeline load, first kernels
-                t0 = time.time()
-                job = await client.jobs.create({"shots": [{**GATEWAY_SHOT, "seed": i}]})
-                job = await client.jobs.wait(job, poll_interval=0.002)
-                assert job.status == "succeeded", job.shots[0].error_message
-                total = job.updated_at.timestamp() - t0
-                record = await local.generation(job.shots[0].attempts[-1].backend_job_id)
-                call = partial(bare_call, pipe, steps, i, job.shots[0].plan.prompt_sent)
-                bare, _ = await asyncio.to_thread(runner.run_on_device, partial(timed, call))
-                if i >= 2:
-                    gateway_s.append(total)
-                    bare_s.append(bare)
-                    backend_s.append(_seconds(record["started_at"], record["finished_at"]))
+    async with serving(app) as url, sdk_client(url, app.state.runtime.bootstrap_key) as shoot:
+        for i in range(repeats + 2):  # two warm-ups: pipeline load, first kernels
+            t0, job = await shoot({"shots": [{**GATEWAY_SHOT, "seed": i}]})
+            shot = job["shots"][0]
+            assert job["status"] == "succeeded", shot["error_message"]
+            total = datetime.fromisoformat(job["updated_at"]).timestamp() - t0
+            record = await local.generation(shot["attempts"][-1]["backend_job_id"])
+            call = partial(bare_call, pipe, steps, i, shot["plan"]["prompt_sent"])
+            bare, _ = await asyncio.to_thread(runner.run_on_device, partial(timed, call))
+            if i >= 2:
+                gateway_s.append(total)
+                bare_s.append(bare)
+                backend_s.append(_seconds(record["started_at"], record["finished_at"]))
     backend.state.close()
     g, b, r = (statistics.median(x) * 1000 for x in (gateway_s, bare_s, backend_s))
     print(f"gateway vs bare diffusers: tiny Wan 64x64, 17 frames, {steps} steps, CFG on")
@@ -192,6 +195,35 @@ async def gateway_vs_bare(entry: ModelEntry, steps: int, repeats: int, work: Pat
     print(f"  through the gateway     {g:8.1f} ms   (POST → job recorded done, incl. MP4)")
     print(f"    of which the backend  {r:8.1f} ms   (pipeline call + H.264 encode)")
     print(f"  ratio gateway / bare    {g / b:8.2f}x   target <= 1.10\n")
+
+
+@contextlib.asynccontextmanager
+async def sdk_client(
+    url: str, api_key: str
+) -> AsyncIterator[Callable[[dict[str, Any]], Awaitable[tuple[float, dict[str, Any]]]]]:
+    """A client process (benchmarks/_sdk_client.py); yields ``shoot(body)``: create the job,
+    wait for it, and return when the create started and the finished job."""
+    script = Path(__file__).with_name("_sdk_client.py")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), url, api_key, stdin=PIPE, stdout=PIPE
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    stdin, stdout = proc.stdin, proc.stdout
+
+    async def shoot(body: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+        stdin.write(json.dumps(body).encode() + b"\n")
+        await stdin.drain()
+        line = await stdout.readline()
+        if not line:
+            raise RuntimeError(f"the client process exited ({await proc.wait()})")
+        answer = json.loads(line)
+        return answer["t0"], answer["job"]
+
+    try:
+        yield shoot
+    finally:
+        stdin.close()
+        await proc.wait()
 
 
 @contextlib.asynccontextmanager
@@ -215,8 +247,6 @@ async def serving(app: Any) -> AsyncIterator[str]:
 
 
 def _seconds(start: str, end: str) -> float:
-    from datetime import datetime
-
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
 
 
