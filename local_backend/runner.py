@@ -40,7 +40,9 @@ T = TypeVar("T")
 #: Long polls wake on a new step at most this often, counted from the job's start: a
 #: diffusion step takes seconds and each one shows, a preview "step" is one frame of a
 #: few milliseconds, and a job done within this time wakes its watchers once, at the end.
-STEP_NOTIFY_S = 0.2
+#: Each wake costs the gateway a poll and a commit; its clients are told to look every
+#: 0.5 s (``poll_interval_s``), so a finer step would be written but never seen.
+STEP_NOTIFY_S = 0.5
 #: A device that just finished stays idle this long before it prepares the next
 #: request's pipeline: in those milliseconds the gateway fetches and stores the output,
 #: and the preparation's Python work would hold the GIL against it (up to the 5 ms
