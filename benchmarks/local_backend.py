@@ -8,11 +8,13 @@ a temp folder, at 64x64, 17 frames, 8 steps, CFG on.
    client process → API → planning → engine → local backend: warm pool, per-shot
    pipeline, progress callback, H.264 encode → fetch → store → provenance), from the
    client's POST to the job recorded done, against a bare ``WanPipeline(...)`` call in
-   the same process on the same weights. They run in pairs, in random order, each after
-   the same idle time; the ratio is the median of the pairs' ratios. This machine's
-   speed flips between two levels (≈135 and ≈215 ms a bare call) every ten seconds or
-   so: a pair sees one level, while medians taken apart can catch different ones (two
-   identical bare runs gave medians 1.34x apart).
+   the same process on the same weights. They run in ``--pairs`` pairs, in random
+   order, each timed run right after an untimed bare call (the device busy, as under
+   load); the ratio is the median of the pairs' ratios. Why so: this machine's speed
+   flips between two levels (≈135 and ≈215 ms a bare call) every few seconds, so
+   medians taken apart can catch different levels (two identical bare runs gave
+   medians 1.34x apart); and a call after 0.3 s idle ran 3-6% slower than one right
+   after another, so the order and the gaps must be the same for both.
 1. Warm vs cold: the first shot on a fresh warm pool (``from_pretrained`` + render +
    MP4) against the median warm shot. "Cold process" is the first shot this process
    renders (torch's kernels are cold too); "cold pool" is a second fresh pool here.
@@ -22,7 +24,8 @@ a temp folder, at 64x64, 17 frames, 8 steps, CFG on.
    MP4). The speed-up is plain / feature; |Δ| is the pixel difference from the plain
    frames (0..1 scale).
 
-    python benchmarks/local_backend.py [--repeats 7] [--steps 8] [--features bf16,compile]
+    python benchmarks/local_backend.py [--pairs 41] [--repeats 7] [--steps 8]
+        [--features bf16,compile]
 """
 
 from __future__ import annotations
@@ -117,12 +120,6 @@ def frames(model: DiffusersModel, steps: int) -> np.ndarray:
     return np.asarray(model.prepare(params(steps)).denoise(lambda _: None, "cpu"))
 
 
-#: Idle time before each timed run, gateway shot or bare call alike. A call right after
-#: another ran 3-6% faster here than one after 0.3 s idle (paired, on this 2-core
-#: machine); the client's wait leaves such a gap after every gateway shot, so without
-#: this the bare call would always start cold and the gateway warm.
-IDLE_BEFORE_S = 0.5
-
 GATEWAY_SHOT: dict[str, Any] = {
     "kind": "stylized",
     "model": "local/tiny-wan",
@@ -156,7 +153,7 @@ def bare_call(pipe: Any, steps: int, seed: int, prompt: str) -> None:
     )
 
 
-async def gateway_vs_bare(entry: ModelEntry, steps: int, repeats: int, work: Path) -> None:
+async def gateway_vs_bare(entry: ModelEntry, steps: int, pairs: int, work: Path) -> None:
     """The bare call runs on the backend's device thread too (``Runner.run_on_device``):
     torch work on two threads slows both, and the gateway only ever uses one."""
     from adapters.local import LocalBackendAdapter
@@ -185,21 +182,20 @@ async def gateway_vs_bare(entry: ModelEntry, steps: int, repeats: int, work: Pat
     gateway_s: list[float] = []
     backend_s: list[float] = []
     bare_s: list[float] = []
-    order = random.Random(repeats)  # which of a pair goes first: reproducible, unbiased
+    order = random.Random(pairs)  # which of a pair goes first: reproducible, unbiased
     prompt_sent: str | None = None
-    ended = time.time()
     async with serving(app) as url, sdk_client(url, app.state.runtime.bootstrap_key) as shoot:
-        for i in range(repeats + 2):  # two warm-ups: pipeline load, first kernels
+        for i in range(pairs + 2):  # two warm-ups: pipeline load, first kernels
             first_gateway = prompt_sent is None or order.random() < 0.5
             for part in ("gateway", "bare") if first_gateway else ("bare", "gateway"):
-                # Each timed run starts after the same idle time (see IDLE_BEFORE_S).
-                await asyncio.sleep(max(0.0, ended + IDLE_BEFORE_S - time.time()))
+                if prompt_sent is not None:  # each timed run right after an untimed call
+                    warm_up = partial(bare_call, pipe, steps, i, prompt_sent)
+                    await asyncio.to_thread(runner.run_on_device, warm_up)
                 if part == "gateway":
                     t0, job = await shoot({"shots": [{**GATEWAY_SHOT, "seed": i}]})
                     shot = job["shots"][0]
                     assert job["status"] == "succeeded", shot["error_message"]
-                    ended = datetime.fromisoformat(job["updated_at"]).timestamp()
-                    total = ended - t0
+                    total = datetime.fromisoformat(job["updated_at"]).timestamp() - t0
                     prompt_sent = prompt_sent or shot["plan"]["prompt_sent"]
                     assert shot["plan"]["prompt_sent"] == prompt_sent
                     gen = await local.generation(shot["attempts"][-1]["backend_job_id"])
@@ -207,7 +203,6 @@ async def gateway_vs_bare(entry: ModelEntry, steps: int, repeats: int, work: Pat
                     assert prompt_sent is not None
                     call = partial(bare_call, pipe, steps, i, prompt_sent)
                     bare, _ = await asyncio.to_thread(runner.run_on_device, partial(timed, call))
-                    ended = time.time()
             if i >= 2:
                 gateway_s.append(total)
                 bare_s.append(bare)
@@ -216,10 +211,10 @@ async def gateway_vs_bare(entry: ModelEntry, steps: int, repeats: int, work: Pat
     g, b, r = (statistics.median(x) * 1000 for x in (gateway_s, bare_s, backend_s))
     paired = statistics.median(g / b for g, b in zip(gateway_s, bare_s, strict=True))
     print(f"gateway vs bare diffusers: tiny Wan 64x64, 17 frames, {steps} steps, CFG on")
-    print(f"  bare WanPipeline call   {b:8.1f} ms   (median of {repeats}, same process and thread)")
+    print(f"  bare WanPipeline call   {b:8.1f} ms   (median of {pairs}, same process and thread)")
     print(f"  through the gateway     {g:8.1f} ms   (POST → job recorded done, incl. MP4)")
     print(f"    of which the backend  {r:8.1f} ms   (pipeline call + H.264 encode)")
-    print(f"  ratio gateway / bare    {paired:8.2f}x   target <= 1.10 (median of {repeats} pairs)")
+    print(f"  ratio gateway / bare    {paired:8.2f}x   target <= 1.10 (median of {pairs} pairs)")
     print(f"  ratio of the medians    {g / b:8.2f}x   (for comparison: drifts with the machine)\n")
 
 
@@ -330,6 +325,7 @@ def speed_features(entry: ModelEntry, steps: int, repeats: int, names: Sequence[
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7, help="warm shots timed per variant")
+    parser.add_argument("--pairs", type=int, default=41, help="gateway/bare pairs in section 0")
     parser.add_argument("--steps", type=int, default=8, help="denoising steps per shot")
     parser.add_argument(
         "--features",
@@ -346,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = Path(tmp)
         entry = tiny_wan(work / "models")
         if not args.skip_gateway:
-            asyncio.run(gateway_vs_bare(entry, args.steps, args.repeats, work))
+            asyncio.run(gateway_vs_bare(entry, args.steps, args.pairs, work))
         warm_vs_cold(entry, args.steps, args.repeats, work)
         speed_features(entry, args.steps, args.repeats, names)
     return 0
