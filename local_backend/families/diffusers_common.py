@@ -190,17 +190,21 @@ class DiffusersModel:
         pipe = self.pool.take_spare(self.entry.id)
         if pipe is None:
             pipe = self._new_request_pipeline(device)
-        speed.reset(pipe)  # step caches live on the shared modules
+            speed.reset(pipe)  # step caches live on the shared modules
         self.pool.track(pipe)
         return pipe
 
     def make_spare(self) -> None:
         """Fork the next request's pipeline now, while the device is idle (≈3 ms that
-        would otherwise stand between a shot's start and its first step). Only for a
-        model still warm: an idle device never loads one."""
+        would otherwise stand between a shot's start and its first step), its step
+        caches reset too: only a shot of this model dirties them, and that shot took the
+        spare, so a spare made after it is the only one. Only for a model still warm: an
+        idle device never loads one."""
         base = self.pool.peek(self.entry.id)
         if base is not None and not self.pool.has_spare(self.entry.id):
-            self.pool.put_spare(self.entry.id, _request_fork(base))
+            spare = _request_fork(base)
+            speed.reset(spare)
+            self.pool.put_spare(self.entry.id, spare)
 
     def _new_request_pipeline(self, device: str) -> Any:
         return _request_fork(self.base_pipeline(device))

@@ -189,6 +189,13 @@ def test_a_step_cache_skips_transformer_work_and_resets_between_shots(
         cached.prepare(params).run(tiny_root / "canceled.mp4", cancel_at_3, "cpu")
     np.testing.assert_array_equal(same_shape_and_seed(cached, plain, **shot), video)  # ...reset
 
+    with pytest.raises(GenerationCanceled):  # again, and the next shot takes a spare
+        cached.prepare(params).run(tiny_root / "canceled.mp4", cancel_at_3, "cpu")
+    cached.make_spare()  # made while the device idles: reset there
+    assert cached.pool.has_spare(cached.entry.id)
+    np.testing.assert_array_equal(same_shape_and_seed(cached, plain, **shot), video)
+    assert not cached.pool.has_spare(cached.entry.id)
+
 
 def test_a_first_block_cache_on_a_one_block_transformer_fails_the_load(tiny_root: Path) -> None:
     ltx = model(tiny_root, "tiny-ltx", speed={"step_cache": "first_block"})
