@@ -16,8 +16,9 @@ a temp folder, at 64x64, 17 frames, 8 steps, CFG on.
    medians 1.34x apart); and a call after 0.3 s idle ran 3-6% slower than one right
    after another, so the order and the gaps must be the same for both.
 1. Warm vs cold: the first shot on a fresh warm pool (``from_pretrained`` + render +
-   MP4) against the median warm shot. "Cold process" is the first shot this process
-   renders (torch's kernels are cold too); "cold pool" is a second fresh pool here.
+   MP4) against a warm shot taken right after it, ``--repeats`` pairs. "Cold process" is
+   the first shot this process renders (torch's kernels are cold too), once, against
+   the warm shot after it; "cold pool" is a fresh pool in a warm process.
 2. Speed features: each feature that runs on CPU, on its own model, timed round-robin
    against the plain model in the same run (so both see the same machine), median of
    ``--repeats`` warm shots each (pipeline call: text encoder, denoise, VAE decode; no
@@ -272,17 +273,27 @@ def _seconds(start: str, end: str) -> float:
 
 
 def warm_vs_cold(entry: ModelEntry, steps: int, repeats: int, work: Path) -> None:
+    """Each cold shot is compared with a warm one taken right after it (paired: this
+    machine's speed shifts within seconds, see section 0)."""
     out = work / "shot.mp4"
     cold_process, _ = timed(lambda: render(diffusers_model(entry), steps, out))
-    fresh = diffusers_model(entry)
-    cold_pool, _ = timed(lambda: render(fresh, steps, out))
-    warm = statistics.median(timed(lambda: render(fresh, steps, out))[0] for _ in range(repeats))
+    warm_model = diffusers_model(entry)
+    first_warm = [timed(lambda: render(warm_model, steps, out))[0] for _ in range(2)][-1]
+    cold: list[float] = []
+    warm: list[float] = []
+    for _ in range(repeats):  # a fresh pool each time: from_pretrained, then the shot
+        cold.append(timed(lambda: render(diffusers_model(entry), steps, out))[0])
+        warm.append(timed(lambda: render(warm_model, steps, out))[0])
+    pool_ratio = statistics.median(c / w for c, w in zip(cold, warm, strict=True))
+    cold_ms, warm_ms = (statistics.median(x) * 1000 for x in (cold, warm))
     print(f"warm vs cold: tiny Wan 64x64, 17 frames, {steps} steps, whole shot (MP4 included)")
     print(f"  cold process  {cold_process * 1000:8.1f} ms   (first shot this process renders)")
-    print(f"  cold pool     {cold_pool * 1000:8.1f} ms   (from_pretrained + shot, torch warm)")
-    print(f"  warm          {warm * 1000:8.1f} ms   (median of {repeats})")
-    ratios = f"cold pool / warm {cold_pool / warm:.2f}x, cold process / warm"
-    print(f"  {ratios} {cold_process / warm:.2f}x")
+    print(f"  cold pool     {cold_ms:8.1f} ms   (from_pretrained + shot, torch warm)")
+    print(f"  warm          {warm_ms:8.1f} ms   (each after a cold pool; medians of {repeats})")
+    print(
+        f"  cold pool / warm {pool_ratio:.2f}x (median of the pairs), cold process / the "
+        f"warm shot after it {cold_process / first_warm:.2f}x"
+    )
 
 
 def speed_features(entry: ModelEntry, steps: int, repeats: int, names: Sequence[str]) -> None:
