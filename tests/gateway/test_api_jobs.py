@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 
@@ -122,6 +123,18 @@ async def test_a_replay_is_answered_when_planning_would_now_refuse(
     body["shots"][0]["seed"] = 99
     other = await gateway.http.post("/v1/jobs", json=body, headers=headers)
     assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+
+
+async def test_concurrent_creates_under_one_key_make_one_job(gateway: Gateway) -> None:
+    body = storyboard(1, assemble=False)
+    headers = {**gateway.auth(), "Idempotency-Key": "k4"}
+    answers = await asyncio.gather(
+        *(gateway.http.post("/v1/jobs", json=body, headers=headers) for _ in range(8))
+    )
+    assert sorted(a.status_code for a in answers) == [200] * 7 + [201]
+    assert len({a.json()["id"] for a in answers}) == 1
+    page = await gateway.client.jobs.list()
+    assert [j.id for j in page.data] == [answers[0].json()["id"]]
 
 
 async def test_list_paginates_newest_first(gateway: Gateway) -> None:
