@@ -221,14 +221,12 @@ class LocalBackendAdapter:
         return min(scored, key=lambda pair: pair[1] + self._pending[pair[0]])[0]
 
     def _locate(self, backend_job_id: str) -> tuple[int, str]:
-        """The backend's index and its generation id."""
+        """The backend's index and its generation id; an id naming no configured backend
+        (a negative index included, which Python would read from the end) is lost."""
         index, _, gen_id = backend_job_id.partition("/")
-        try:
-            number = int(index)
-            self._clients[number]
-        except (ValueError, IndexError):
-            raise BackendJobLost(f"no local backend for job {backend_job_id!r}") from None
-        return number, gen_id
+        if not (index.isascii() and index.isdigit() and int(index) < len(self._clients)):
+            raise BackendJobLost(f"no local backend for job {backend_job_id!r}")
+        return int(index), gen_id
 
     def _split(self, backend_job_id: str) -> tuple[httpx.AsyncClient, str]:
         index, gen_id = self._locate(backend_job_id)

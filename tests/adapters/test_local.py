@@ -279,7 +279,7 @@ async def test_a_422_carries_the_backends_message() -> None:
     assert caught.value.failure_class == "fatal"
 
 
-@pytest.mark.parametrize("job_id", ["gen_x", "7/gen_x", "x/gen_x"])
+@pytest.mark.parametrize("job_id", ["gen_x", "7/gen_x", "x/gen_x", "-1/gen_x"])
 async def test_a_job_id_for_no_configured_backend_is_lost(job_id: str) -> None:
     adapter = scripted(lambda _: httpx.Response(200, json={}))
     with pytest.raises(BackendJobLost):
