@@ -92,8 +92,11 @@ class _Ctx:
     unsaved_event: dict[str, object] | None = None
     #: The step that sent the create was cancelled: the create records its own answer.
     abandoned: bool = False
-    #: Made with its job a moment ago (:meth:`ShotEngine.first_attempts`): no cancel
-    #: from another process can be waiting for its first step.
+    #: Made with its job a moment ago (:meth:`ShotEngine.first_attempts`) and not yet
+    #: waited on: no cancel from another process can be waiting for its next step. A
+    #: submit answered "poll at once" (an in-process backend) keeps it so: the poll
+    #: follows within milliseconds of the job's commit, and a cancel flag read there
+    #: (one query a second, on the event loop) would land on the render's first steps.
     fresh: bool = False
 
 
@@ -166,8 +169,13 @@ class ShotEngine:
         live = self._live.pop(shot_id, None)
         if live is not None:
             if live.fresh or not self._cancels.requested(live.job.id):
-                live.fresh = False
-                return await self._step(live)
+                fresh, live.fresh = live.fresh, False
+                submitting = live.attempt.status == "pending"
+                delay = await self._step(live)
+                # Its first poll, at once, is still a moment old; a poll may wait (a long
+                # poll) and so ends freshness however soon the next one follows.
+                live.fresh = fresh and submitting and delay == 0
+                return delay
             self._save(live)  # the cancel below reads the attempt from the database
         with self._db.session() as s:
             shot = s.get(Shot, shot_id)

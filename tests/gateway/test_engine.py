@@ -255,6 +255,37 @@ async def test_a_cancel_flagged_by_another_process_stops_a_polled_shot(
     assert vendor.canceled == ["task-1"]
 
 
+async def test_the_first_poll_after_a_fresh_submit_reads_no_cancel_flags(
+    tmp_path, database_url, clip
+) -> None:
+    """A new job's first poll follows its submit at once (an in-process backend answers
+    "poll now"): a cancel from elsewhere cannot be waiting yet, so the flags' read (one
+    query a second) is left to the polls after it, not put on the render's first steps."""
+    from sqlalchemy import event
+
+    flag_reads: list[str] = []
+    reads_before_poll: list[int] = []
+
+    class Recording(ScriptedVendor):
+        async def poll(self, backend_job_id: str) -> JobStatus:
+            reads_before_poll.append(len(flag_reads))
+            return await super().poll(backend_job_id)
+
+    running = JobStatus(state="running", next_poll_s=0)
+    vendor = Recording(clip, states=[running, running, JobStatus(state="succeeded")])
+    async with open_gateway(tmp_path / "data", database_url, adapters={"runway": vendor}) as gw:
+
+        def before(conn, cursor, statement, *_):  # type: ignore[no-untyped-def]
+            if "cancel_requested IS" in statement:
+                flag_reads.append(statement)
+
+        event.listen(gw.runtime.db.engine, "before_cursor_execute", before)
+        job = await gw.client.jobs.wait(await gw.client.jobs.create(CHARACTER), timeout=60)
+    assert job.status == "succeeded" and vendor.polls == 3
+    # None before the first poll; the second (after a poll that could have waited) reads.
+    assert reads_before_poll[:2] == [0, 1]
+
+
 async def test_an_unexpected_error_is_retried_not_stranded(tmp_path, database_url, clip) -> None:
     vendor = ScriptedVendor(clip, poll_errors=[ValueError("vendor sent nonsense")])
     job, _ = await run(tmp_path, database_url, vendor, CHARACTER)
