@@ -3,8 +3,8 @@
 ``create_app(config)`` builds it; the gateway mounts the same app in-process (over
 an ASGI transport) or talks to one started with ``reelgate local-backend``. Long
 polls (``GET /v1/generations/{id}?wait=S``) answer as soon as the status
-changes or a step completes (steps at most every 0.2 s), so a client sees progress
-and completion without polling in a tight loop.
+changes or a step completes (steps at most every 0.5 s, a start with them), so a
+client sees progress and completion without polling in a tight loop.
 ``GET /v1/load`` (queued and running counts, also in ``/healthz``) lets a gateway
 with several backends send a shot to the least-loaded one.
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -31,7 +32,7 @@ from starlette.exceptions import HTTPException
 from local_backend.config import BackendConfig
 from local_backend.families import load_all_models
 from local_backend.families.base import GenerationParams, InvalidParams, ModelInfo
-from local_backend.runner import Generation, Runner, RunnerClosed, UnknownModel
+from local_backend.runner import STEP_NOTIFY_S, Generation, Runner, RunnerClosed, UnknownModel
 from local_backend.warm import WarmPool
 
 __all__ = ["GenerationCreate", "GenerationView", "LoadView", "create_app", "serve"]
@@ -102,6 +103,12 @@ def _view(runner: Runner, live: Generation) -> GenerationView:
     )
 
 
+async def _until(event: asyncio.Event, deadline: float) -> None:
+    """Wait for ``event`` until the loop's clock reads ``deadline``."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), max(0.0, deadline - asyncio.get_running_loop().time()))
+
+
 def _problem(status: int, code: str, detail: str) -> JSONResponse:
     body = {
         "type": "about:blank",
@@ -148,7 +155,13 @@ def create_app(config: BackendConfig | None = None) -> FastAPI:
         return _problem(exc.status_code, "http_error", str(exc.detail))
 
     async def wait_for_status_change(gen: Generation, timeout: float) -> None:
+        """Until ``gen``'s status changes or a step is told (``STEP_NOTIFY_S``), at most
+        ``timeout`` seconds. A start is told with the first step told or the end, at
+        most ``STEP_NOTIFY_S`` after it: a poll that woke for the start alone would
+        cost its client a round trip (and the gateway a commit) in the render's first
+        milliseconds, for a state its own clients see no sooner (they look every 0.5 s)."""
         loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         changed = asyncio.Event()
         seen = gen.status
 
@@ -159,9 +172,12 @@ def create_app(config: BackendConfig | None = None) -> FastAPI:
         unwatch = runner.watch(gen, wake)
         try:
             if gen.status == seen and not gen.terminal:
-                await asyncio.wait_for(changed.wait(), timeout)
-        except TimeoutError:
-            pass
+                await _until(changed, deadline)
+            if seen == "queued" and gen.status == "running" and gen.started_at is not None:
+                changed.clear()
+                if gen.status == "running" and gen.step == 0:  # nothing else happened yet
+                    told_by = loop.time() + gen.started_at + STEP_NOTIFY_S - time.time()
+                    await _until(changed, min(deadline, told_by))
         finally:
             unwatch()
 

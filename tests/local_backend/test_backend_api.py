@@ -120,6 +120,55 @@ async def test_long_poll_answers_when_the_status_changes(
     assert body["status"] == "succeeded"
 
 
+def hold_device(app: FastAPI) -> threading.Event:
+    """Keep the device thread busy until the returned event is set: what is submitted
+    meanwhile waits in the queue."""
+    release, busy = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        busy.set()
+        release.wait(10)
+
+    threading.Thread(target=app.state.runner.run_on_device, args=(hold,), daemon=True).start()
+    assert busy.wait(10)
+    return release
+
+
+async def test_a_short_jobs_start_is_told_with_its_end(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A poll waiting on a queued job is not answered for the start alone (a round trip,
+    and a gateway commit, in the render's first milliseconds): a job done within
+    STEP_NOTIFY_S is told once, at its end."""
+    release = hold_device(app)
+    gen = await submit(client, duration_s=0.5, fps=8, width=64, height=64)
+    assert gen["status"] == "queued"
+    waiting = asyncio.ensure_future(client.get(f"/v1/generations/{gen['id']}", params={"wait": 5}))
+    await asyncio.sleep(0.05)  # the poll is waiting on the queued job
+    release.set()
+    body = (await waiting).json()
+    assert body["status"] == "succeeded"
+
+
+async def test_a_start_is_told_within_the_step_interval(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """...and a longer job's start reaches a waiting poll within STEP_NOTIFY_S, steps or not."""
+    import local_backend.app
+
+    monkeypatch.setattr(local_backend.app, "STEP_NOTIFY_S", 0.1)  # steps tell every 0.5 s
+    release = hold_device(app)
+    gen = await submit(client, **LONG)
+    waiting = asyncio.ensure_future(client.get(f"/v1/generations/{gen['id']}", params={"wait": 5}))
+    await asyncio.sleep(0.05)
+    release.set()
+    started = asyncio.get_running_loop().time()
+    body = (await waiting).json()
+    assert body["status"] == "running"
+    assert asyncio.get_running_loop().time() - started < 0.45
+    await client.post(f"/v1/generations/{gen['id']}/cancel")
+
+
 @pytest.mark.parametrize(
     ("overrides", "code", "words"),
     [
