@@ -1,12 +1,19 @@
-"""``FileStore``: objects as files under one folder, with a JSON sidecar for metadata.
+"""``FileStore``: objects as files under one folder, each with a record of its facts.
 
 A put streams into a hidden temp file next to its destination, hashing as it goes,
 then fsyncs and renames it into place, so a reader or a crash never sees half an
-object. The sidecar records the inode it describes; if a crash lands between the two
-renames the sidecar no longer matches and :meth:`FileStore.head` rehashes the file.
-A whole-file read is hashed and checked against the sidecar before its last chunk is
-handed over, so bytes changed in place (bit rot, a stray write) are caught.
-All file I/O runs in worker threads, one hop per chunk batch.
+object. The record (sha256, size, content type, metadata, inode) is an extended
+attribute of the file where the filesystem has them (Linux): the one fsync that makes
+the bytes durable makes their record durable, and there is no second file to flush
+and rename (a shot's video and manifest: 4 journal commits instead of 6, ≈1 ms of a
+tiny shot). Elsewhere (macOS, filesystems without user xattrs, or ``xattrs=False``)
+it is a JSON sidecar file next to the object, the layout older stores have, which
+is always read too. Either names the inode it describes; one that does not match
+(a crash between the two renames, a copy that dropped xattrs) is ignored and
+:meth:`FileStore.head` rehashes the file. A whole-file read is hashed and checked
+against the record before its last chunk is handed over, so bytes changed in place
+(bit rot, a stray write) are caught. All file I/O runs in worker threads, one hop
+per chunk batch.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -36,14 +44,23 @@ from ._threads import finished_in_thread, opened_in_thread
 __all__ = ["FileStore"]
 
 _CHUNK = 1 << 20
+#: The extended attribute holding an object's record.
+_XATTR = "user.reelgate.object"
+#: What a filesystem without (room for) user xattrs answers: fall back to a sidecar.
+_NO_XATTRS = {errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM, errno.E2BIG, errno.ERANGE}
 
 
 class FileStore:
-    """An :class:`~gateway.storage.ObjectStore` on the local filesystem."""
+    """An :class:`~gateway.storage.ObjectStore` on the local filesystem.
 
-    def __init__(self, root: Path | str, *, chunk_size: int = _CHUNK) -> None:
+    ``xattrs=False`` keeps every record in a sidecar file (for backups with tools that
+    drop extended attributes; a lost record costs a rehash and the content type).
+    """
+
+    def __init__(self, root: Path | str, *, chunk_size: int = _CHUNK, xattrs: bool = True) -> None:
         self.root = Path(root).absolute()
         self._chunk = chunk_size
+        self._xattrs = xattrs and hasattr(os, "setxattr")
 
     def __repr__(self) -> str:
         return f"FileStore({str(self.root)!r})"
@@ -61,7 +78,7 @@ class FileStore:
     ) -> StoredObject:
         path = self._path(key)
         meta = validate_metadata(metadata)
-        pending = await opened_in_thread(lambda: _Pending(path), _Pending.abort)
+        pending = await opened_in_thread(lambda: _Pending(path, self._xattrs), _Pending.abort)
         try:
             buffer = bytearray()
             async for chunk in chunks:
@@ -92,7 +109,7 @@ class FileStore:
         self, key: str, data: builtins.bytes, content_type: str, metadata: dict[str, str]
     ) -> StoredObject:
         """The whole put in one thread hop: small objects (manifests) are latency-bound."""
-        pending = _Pending(self._path(key))
+        pending = _Pending(self._path(key), self._xattrs)
         try:
             pending.write(data)
             return pending.commit(key, content_type, metadata)
@@ -131,28 +148,16 @@ class FileStore:
     ) -> StoredObject:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(src, "rb") as f:  # durable before it becomes visible under its key
-            os.fsync(f.fileno())
+        with open(src, "rb") as f:
             st = os.fstat(f.fileno())
-        if st.st_dev != path.parent.stat().st_dev:
-            raise _CrossDevice
-        if sha256 is None:
-            sha256, _ = _hash_file(src)
-        side = {
-            "sha256": sha256,
-            "bytes": st.st_size,
-            "content_type": content_type,
-            "metadata": metadata,
-            "ino": st.st_ino,
-        }
-        meta_tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.meta.tmp")
-        try:
-            _write_synced(meta_tmp, json.dumps(side, sort_keys=True).encode())
-            os.replace(src, path)
-            os.replace(meta_tmp, _sidecar(path))
-        finally:
-            meta_tmp.unlink(missing_ok=True)
-        _fsync_dir(path.parent)
+            if st.st_dev != path.parent.stat().st_dev:
+                raise _CrossDevice
+            if sha256 is None:
+                sha256, _ = _hash_file(src)
+            record = _record(sha256, st, content_type, metadata)
+            recorded = self._xattrs and _set_record(f.fileno(), record)
+            os.fsync(f.fileno())  # durable (its record too) before it shows under its key
+        _publish(src, path, None if recorded else record)
         return StoredObject(key, sha256, st.st_size, content_type, metadata)
 
     async def get_stream(
@@ -196,7 +201,7 @@ class FileStore:
             return None
         if not stat.S_ISREG(st.st_mode):
             return None
-        side = _read_sidecar(path)
+        side = _read_record(path)
         sha, size = side.get("sha256"), st.st_size
         if not sha or side.get("ino") != st.st_ino or side.get("bytes") != size:
             try:  # no sidecar, or one left by a crash between the two renames
@@ -262,12 +267,11 @@ class FileStore:
 class _Pending:
     """A temp file being filled; :meth:`commit` renames it into place."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, xattrs: bool) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        token = secrets.token_hex(8)
-        self.tmp = path.with_name(f".{path.name}.{token}.tmp")
-        self.meta_tmp = path.with_name(f".{path.name}.{token}.meta.tmp")
+        self.xattrs = xattrs
+        self.tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
         self.file: BinaryIO = open(self.tmp, "xb")  # noqa: SIM115 - closed in commit/abort
         self.hash = hashlib.sha256()
         self.size = 0
@@ -279,31 +283,65 @@ class _Pending:
 
     def commit(self, key: str, content_type: str, metadata: dict[str, str]) -> StoredObject:
         self.file.flush()
-        os.fsync(self.file.fileno())
-        inode = os.fstat(self.file.fileno()).st_ino
-        self.file.close()
+        fd = self.file.fileno()
         sha = self.hash.hexdigest()
-        side = {
-            "sha256": sha,
-            "bytes": self.size,
-            "content_type": content_type,
-            "metadata": metadata,
-            "ino": inode,
-        }
-        _write_synced(self.meta_tmp, json.dumps(side, sort_keys=True).encode())
-        os.replace(self.tmp, self.path)
-        os.replace(self.meta_tmp, _sidecar(self.path))
-        _fsync_dir(self.path.parent)
+        record = _record(sha, os.fstat(fd), content_type, metadata)
+        recorded = self.xattrs and _set_record(fd, record)
+        os.fsync(fd)
+        self.file.close()
+        _publish(self.tmp, self.path, None if recorded else record)
         return StoredObject(key, sha, self.size, content_type, metadata)
 
     def abort(self) -> None:
         with contextlib.suppress(OSError):
             self.file.close()
-        _unlink_all(self.tmp, self.meta_tmp)
+        _unlink_all(self.tmp)
 
 
 class _CrossDevice(Exception):
     """The file to move in lives on another filesystem: it must be copied."""
+
+
+def _record(
+    sha256: str, st: os.stat_result, content_type: str, metadata: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "sha256": sha256,
+        "bytes": st.st_size,
+        "content_type": content_type,
+        "metadata": metadata,
+        "ino": st.st_ino,
+    }
+
+
+def _set_record(fd: int, record: dict[str, Any]) -> bool:
+    """Attach ``record`` to the open file as an extended attribute (before its fsync);
+    False where the filesystem takes none, and the record goes to a sidecar."""
+    try:
+        os.setxattr(fd, _XATTR, json.dumps(record, sort_keys=True).encode())
+    except OSError as exc:
+        if exc.errno in _NO_XATTRS:
+            return False
+        raise
+    return True
+
+
+def _publish(src: Path, path: Path, sidecar: dict[str, Any] | None) -> None:
+    """Rename the synced ``src`` to ``path``, with its ``sidecar`` where the record is not
+    on the file; a sidecar an earlier object left at ``path`` goes, and one fsync of
+    the folder makes it all durable."""
+    meta_tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.meta.tmp")
+    try:
+        if sidecar is not None:
+            _write_synced(meta_tmp, json.dumps(sidecar, sort_keys=True).encode())
+        os.replace(src, path)
+        if sidecar is not None:
+            os.replace(meta_tmp, _sidecar(path))
+        else:
+            _sidecar(path).unlink(missing_ok=True)
+    finally:
+        meta_tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
 
 
 def _write_synced(path: Path, data: bytes) -> None:
@@ -335,7 +373,7 @@ def _sidecar(path: Path) -> Path:
 
 
 def _open_object(path: Path, key: str, whole: bool) -> tuple[BinaryIO, str | None]:
-    """The open file, and for a whole read the sha256 its sidecar records for this inode."""
+    """The open file, and for a whole read the sha256 its record gives for this inode."""
     try:
         file = open(path, "rb")  # noqa: SIM115 - closed by the caller
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
@@ -343,7 +381,7 @@ def _open_object(path: Path, key: str, whole: bool) -> tuple[BinaryIO, str | Non
     if not whole:
         return file, None
     st = os.fstat(file.fileno())
-    side = _read_sidecar(path)
+    side = _read_record(path)
     if side.get("ino") != st.st_ino or side.get("bytes") != st.st_size:
         return file, None  # no sidecar, or one for another inode: nothing recorded to check
     sha = side.get("sha256")
@@ -357,10 +395,18 @@ def _read_hashed(file: BinaryIO, size: int, digest: hashlib._Hash | None) -> byt
     return data
 
 
-def _read_sidecar(path: Path) -> dict[str, Any]:
+def _read_record(path: Path) -> dict[str, Any]:
+    """The object's record: its extended attribute, else its sidecar, else nothing."""
     try:
-        data = json.loads(_sidecar(path).read_bytes())
-    except (OSError, ValueError):
+        raw = os.getxattr(path, _XATTR)
+    except (OSError, AttributeError):  # none on the file, or no xattrs here at all
+        try:
+            raw = _sidecar(path).read_bytes()
+        except OSError:
+            return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
 

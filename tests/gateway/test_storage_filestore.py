@@ -1,4 +1,5 @@
-"""What only FileStore does: files and sidecars on disk, renames, ``file://`` URLs.
+"""What only FileStore does: files and their records (xattrs or sidecars) on disk,
+renames, ``file://`` URLs.
 
 The ObjectStore contract it shares with S3Store is in ``test_storage.py``.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from gateway.storage import (
+    ChecksumMismatch,
     FileStore,
     InvalidKey,
     StorageConfigError,
@@ -27,9 +30,29 @@ from gateway.storage import (
 KEY = "t1/job_1/shot_1/1/video.mp4"
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> FileStore:
-    return FileStore(tmp_path / "objects", chunk_size=1000)
+def xattrs_work(folder: Path) -> bool:
+    """Whether this filesystem takes user extended attributes (ext4, xfs, btrfs do)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / ".probe"
+    probe.write_bytes(b"")
+    try:
+        os.setxattr(probe, "user.probe", b"1")
+    except (OSError, AttributeError):
+        return False
+    finally:
+        probe.unlink()
+    return True
+
+
+@pytest.fixture(params=["xattr", "sidecar"])
+def store(tmp_path: Path, request: pytest.FixtureRequest) -> FileStore:
+    return FileStore(tmp_path / "objects", chunk_size=1000, xattrs=request.param == "xattr")
+
+
+def object_files(store: FileStore, key: str) -> list[str]:
+    """What one object is on disk: its file, and its sidecar where the record is not on it."""
+    on_file = store._xattrs and xattrs_work(store.root)
+    return [key] if on_file else [key, key + ".meta.json"]
 
 
 async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
@@ -46,13 +69,61 @@ def all_files(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 
 
-async def test_an_object_is_a_file_and_a_sidecar(store: FileStore) -> None:
+async def test_an_object_is_a_file_and_its_record(store: FileStore) -> None:
     parts = [os.urandom(700) for _ in range(5)]  # crosses the 1000-byte write batches
     stored = await store.put_stream(KEY, chunks(*parts), metadata={"reelgate-job": "job_1"})
     assert stored.sha256 == hashlib.sha256(b"".join(parts)).hexdigest()
-    assert all_files(store.root) == [KEY, KEY + ".meta.json"]
+    assert all_files(store.root) == object_files(store, KEY)
     await store.delete(KEY)
-    assert all_files(store.root) == []  # the sidecar goes with it
+    assert all_files(store.root) == []  # a sidecar goes with it
+
+
+async def test_the_record_rides_on_the_file_where_the_filesystem_allows(tmp_path: Path) -> None:
+    """One fsync makes the bytes and their record durable: no sidecar to write, flush
+    and rename (a moved-in file and a written one alike)."""
+    store = FileStore(tmp_path / "objects")
+    if not xattrs_work(store.root):
+        pytest.skip("this filesystem takes no user extended attributes")
+    spooled = tmp_path / "objects" / ".spooled.mp4"
+    spooled.write_bytes(b"video")
+    await store.put_file(KEY, spooled, content_type="video/mp4", metadata={"a": "b"})
+    await store.put_bytes("t1/doc.json", b"{}", content_type="application/json")
+    assert all_files(store.root) == sorted([KEY, "t1/doc.json"])
+    record = json.loads(os.getxattr(store.root / KEY, "user.reelgate.object"))
+    assert record["sha256"] == hashlib.sha256(b"video").hexdigest()
+    assert (record["content_type"], record["metadata"]) == ("video/mp4", {"a": "b"})
+    assert record["ino"] == (store.root / KEY).stat().st_ino
+    head = await store.head("t1/doc.json")
+    assert head is not None and head.content_type == "application/json"
+
+
+async def test_a_sidecar_store_stays_readable_and_an_overwrite_drops_its_sidecar(
+    tmp_path: Path,
+) -> None:
+    """Stores written before records moved onto the files (or with xattrs=False) keep
+    working: their sidecars are read, and replaced by the file's record on overwrite."""
+    old = FileStore(tmp_path / "objects", xattrs=False)
+    await old.put_bytes(KEY, b"old", content_type="video/mp4", metadata={"v": "1"})
+    assert all_files(old.root) == [KEY, KEY + ".meta.json"]
+    store = FileStore(tmp_path / "objects")
+    head = await store.head(KEY)
+    assert head is not None and (head.content_type, head.metadata) == ("video/mp4", {"v": "1"})
+    assert await read(store, KEY) == b"old"  # checked against the sidecar's sha256
+    await store.put_bytes(KEY, b"new", metadata={"v": "2"})
+    assert all_files(store.root) == object_files(store, KEY)
+    head = await store.head(KEY)
+    assert head is not None and head.metadata == {"v": "2"}
+    assert head.sha256 == hashlib.sha256(b"new").hexdigest()
+
+
+async def test_bytes_changed_in_place_are_caught_whatever_holds_the_record(
+    store: FileStore,
+) -> None:
+    await store.put_bytes(KEY, b"abcdef")
+    with open(store.root / KEY, "r+b") as f:  # a stray write: same inode, same size
+        f.write(b"X")
+    with pytest.raises(ChecksumMismatch):
+        await read(store, KEY)
 
 
 async def test_local_path(store: FileStore) -> None:
@@ -83,7 +154,7 @@ async def test_failed_and_canceled_puts_leave_no_file(store: FileStore) -> None:
         await put
 
     assert await store.head(KEY) == old
-    assert all_files(store.root) == [KEY, KEY + ".meta.json"]  # no temp file, no sidecar
+    assert all_files(store.root) == object_files(store, KEY)  # no temp file, no stray record
 
 
 async def test_stale_sidecar_is_not_trusted(store: FileStore) -> None:
