@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,17 +46,54 @@ from gateway.settings import ConfigError, Settings
 from gateway.storage import open_store
 
 if TYPE_CHECKING:
+    from adapters.local import InProcessBackend
     from local_backend.config import BackendConfig
 
-__all__ = ["build_runtime", "create_app"]
+__all__ = ["build_runtime", "create_app", "in_process_backend"]
 
 log = logging.getLogger("reelgate")
 
 
-async def _local_adapter(settings: Settings, runtime_closers: list[Any]) -> Adapter:
-    from adapters.local import LocalBackendAdapter, OutputFile
+class _Embedded:
+    """The in-process local backend's service as the adapter calls it
+    (:class:`adapters.local.InProcessBackend`): its refusals become ``LocalProblem``."""
 
-    output_files: list[OutputFile] = []
+    def __init__(self, service: Any) -> None:
+        from adapters.local import LocalProblem
+        from local_backend.service import Problem
+
+        self._service, self._problem, self._refusal = service, LocalProblem, Problem
+
+    async def _call(self, call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+        try:
+            return await call
+        except self._refusal as exc:
+            raise self._problem(exc.status, exc.body()) from None
+
+    async def create_json(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return await self._call(self._service.create_json(payload))
+
+    async def read_json(self, gen_id: str, wait: float = 0) -> dict[str, Any]:
+        return await self._call(self._service.read_json(gen_id, wait))
+
+    async def cancel_json(self, gen_id: str) -> dict[str, Any]:
+        return await self._call(self._service.cancel_json(gen_id))
+
+    def output(self, gen_id: str) -> Path | None:
+        path: Path | None = self._service.output(gen_id)
+        return path
+
+
+def in_process_backend(backend: FastAPI) -> InProcessBackend:
+    """How the local adapter calls a backend app built in this process: directly, with
+    its refusals as the same problems its HTTP API sends."""
+    return _Embedded(backend.state.service)
+
+
+async def _local_adapter(settings: Settings, runtime_closers: list[Any]) -> Adapter:
+    from adapters.local import LocalBackendAdapter
+
+    in_process: list[InProcessBackend] = []
     if settings.local_backend_urls:
         clients = [
             httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(30, connect=5))
@@ -72,9 +109,10 @@ async def _local_adapter(settings: Settings, runtime_closers: list[Any]) -> Adap
             backend = create_backend(config or BackendConfig())
         except RuntimeError as exc:  # diffusers models listed, torch not installed
             raise ConfigError(f"REELGATE_LOCAL_MODELS={settings.local_models}: {exc}") from None
+        # Model lists and loads over its API; generations called directly (no HTTP).
         transport = httpx.ASGITransport(app=backend)
         clients = [httpx.AsyncClient(transport=transport, base_url="http://local-backend")]
-        output_files = [backend.state.runner.output]  # same process: read its files directly
+        in_process = [in_process_backend(backend)]
 
         async def _close_backend() -> None:
             close = getattr(backend.state, "close", None)
@@ -82,7 +120,7 @@ async def _local_adapter(settings: Settings, runtime_closers: list[Any]) -> Adap
                 close()
 
         runtime_closers.append(_close_backend)
-    adapter = LocalBackendAdapter(clients, output_files=output_files)
+    adapter = LocalBackendAdapter(clients, in_process=in_process)
     await adapter.refresh()
     return adapter
 

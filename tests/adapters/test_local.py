@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from adapters.base import (
     Adapter,
@@ -23,6 +24,7 @@ from adapters.base import (
     RetryableError,
 )
 from adapters.local import LocalBackendAdapter, parse_status
+from gateway.app import in_process_backend
 from local_backend.app import create_app
 from local_backend.config import BackendConfig
 
@@ -47,17 +49,26 @@ def request(**overrides: Any) -> GenerationRequest:
 
 
 @pytest.fixture
-async def backend(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+def backend_app(tmp_path: Path) -> Iterator[FastAPI]:
     app = create_app(BackendConfig(work_dir=tmp_path))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://local-backend") as client:
-        yield client
+    yield app
     app.state.close()
 
 
 @pytest.fixture
-async def adapter(backend: httpx.AsyncClient) -> LocalBackendAdapter:
-    adapter = LocalBackendAdapter([backend], long_poll_s=0.2)
+async def backend(backend_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=backend_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://local-backend") as client:
+        yield client
+
+
+@pytest.fixture(params=["http", "in-process"])
+async def adapter(
+    backend: httpx.AsyncClient, backend_app: FastAPI, request: pytest.FixtureRequest
+) -> LocalBackendAdapter:
+    """Over the backend's HTTP API, and called in-process as the embedded gateway does."""
+    direct = [in_process_backend(backend_app)] if request.param == "in-process" else []
+    adapter = LocalBackendAdapter([backend], long_poll_s=0.2, in_process=direct)
     await adapter.refresh()
     return adapter
 
@@ -93,50 +104,78 @@ async def test_submit_poll_download(
     assert video[4:8] == b"ftyp" and video == direct.content
 
 
-async def test_an_in_process_backends_file_is_read_without_a_content_request(
-    tmp_path: Path,
+async def test_an_in_process_backend_is_called_without_http(
+    backend_app: FastAPI,
 ) -> None:
-    app = create_app(BackendConfig(work_dir=tmp_path))
+    """Submit, long polls and the file: no request; a pruned file is asked for over
+    HTTP, whose answer says why it is gone."""
     asked: list[str] = []
 
     async def record(req: httpx.Request) -> None:
         asked.append(req.url.path)
 
     client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
+        transport=httpx.ASGITransport(app=backend_app),
         base_url="http://local-backend",
         event_hooks={"request": [record]},
     )
-    runner = app.state.runner
-    handed: list[str] = []
-
-    def output(gen_id: str) -> Path | None:
-        handed.append(gen_id)
-        return runner.output(gen_id)
-
-    adapter = LocalBackendAdapter([client], long_poll_s=0.2, output_files=[output])
+    runner = backend_app.state.runner
+    adapter = LocalBackendAdapter(
+        [client], long_poll_s=0.2, in_process=[in_process_backend(backend_app)]
+    )
     try:
         await adapter.refresh()
         job = (await adapter.submit(request())).backend_job_id
         final = (await poll_until_done(adapter, job))[-1]
         video = b"".join([chunk async for chunk in adapter.download(job, final)])
         gen_id = job.split("/", 1)[1]
-        assert handed == [gen_id] and not [p for p in asked if p.endswith("/content")]
+        assert asked == ["/v1/models"]  # the model list only: not per shot
         assert video[4:8] == b"ftyp" and video == runner.output(gen_id).read_bytes()
 
-        runner.output(gen_id).unlink()  # pruned: the content request says why it is gone
+        runner.output(gen_id).unlink()
         with pytest.raises(AdapterError) as caught:
             b"".join([chunk async for chunk in adapter.download(job, final)])
         assert caught.value.code == "not_ready" and asked[-1].endswith("/content")
     finally:
         await client.aclose()
-        app.state.close()
 
 
-def test_output_files_cannot_outnumber_the_backends() -> None:
+async def refusal(call: Awaitable[object]) -> tuple[type, str, str]:
+    with pytest.raises(AdapterError) as caught:
+        await call
+    return type(caught.value), caught.value.code, str(caught.value)
+
+
+async def test_in_process_refusals_are_the_http_ones(
+    backend: httpx.AsyncClient, backend_app: FastAPI
+) -> None:
+    """The same bad input, lost job or shutdown gives the same error both ways."""
+    over_http = LocalBackendAdapter([backend], long_poll_s=0.2)
+    direct = LocalBackendAdapter(
+        [backend], long_poll_s=0.2, in_process=[in_process_backend(backend_app)]
+    )
+    for adapter in (over_http, direct):
+        await adapter.refresh()
+    calls: list[Callable[[LocalBackendAdapter], Awaitable[object]]] = [
+        lambda a: a.submit(request(fps=120)),  # 422 invalid_params
+        lambda a: a.submit(request(duration_s=-1)),  # 422 invalid_request (the body)
+        lambda a: a.poll("0/gen_missing"),  # 404 while polling: lost
+        lambda a: a.cancel("0/gen_missing"),
+    ]
+    for call in calls:
+        seen = await refusal(call(over_http))
+        assert seen[0] in (InvalidInput, BackendJobLost)
+        assert await refusal(call(direct)) == seen
+    backend_app.state.close()
+    stopped = [await refusal(a.submit(request(request_id="late"))) for a in (over_http, direct)]
+    assert stopped[0] == stopped[1] and stopped[0][:2] == (RetryableError, "shutting_down")
+
+
+def test_in_process_backends_cannot_outnumber_the_clients(backend_app: FastAPI) -> None:
     client = httpx.AsyncClient(base_url="http://local-backend")
-    with pytest.raises(ValueError, match="output_files"):
-        LocalBackendAdapter([client], output_files=[None, None])
+    backend = in_process_backend(backend_app)
+    with pytest.raises(ValueError, match="in_process"):
+        LocalBackendAdapter([client], in_process=[backend, backend])
 
 
 async def test_resubmitting_a_request_id_does_not_start_a_second_job(

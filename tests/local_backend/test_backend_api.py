@@ -154,9 +154,9 @@ async def test_a_start_is_told_within_the_step_interval(
     app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """...and a longer job's start reaches a waiting poll within STEP_NOTIFY_S, steps or not."""
-    import local_backend.app
+    import local_backend.service
 
-    monkeypatch.setattr(local_backend.app, "STEP_NOTIFY_S", 0.1)  # steps tell every 0.5 s
+    monkeypatch.setattr(local_backend.service, "STEP_NOTIFY_S", 0.1)  # steps tell every 0.5 s
     release = hold_device(app)
     gen = await submit(client, **LONG)
     waiting = asyncio.ensure_future(client.get(f"/v1/generations/{gen['id']}", params={"wait": 5}))
