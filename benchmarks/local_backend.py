@@ -5,10 +5,13 @@ Everything runs on the tiny random-weight Wan (``local_backend.tiny``), built of
 a temp folder, at 64x64, 17 frames, 8 steps, CFG on.
 
 0. Gateway vs bare diffusers: one shot through the whole embedded gateway (SDK in a
-   client process → API → planning → engine → local backend: warm pool, per-shot
-   pipeline, progress callback, H.264 encode → fetch → store → provenance), from the
-   client's POST to the job recorded done, against a bare ``WanPipeline(...)`` call in
-   the same process on the same weights. They run in ``--pairs`` pairs, in random
+   client process → API → planning → engine → local backend, called in-process as the
+   embedded gateway calls it: warm pool, per-shot pipeline, progress callback, H.264
+   encode → fetch → store → provenance), from the client's POST to the job recorded
+   done, against a bare ``WanPipeline(...)`` call in the same process on the same
+   weights. Beside the ratio it prints the gateway's own time before the backend
+   starts the shot and after it ends (the backend's clock, medians), and the backend's
+   time over the bare call's. They run in ``--pairs`` pairs, in random
    order, each timed run right after an untimed bare call (the device busy, as under
    load); the ratio is the median of the pairs' ratios. Why so: this machine's speed
    flips between two levels (≈135 and ≈215 ms a bare call) every few seconds, so
@@ -25,7 +28,7 @@ a temp folder, at 64x64, 17 frames, 8 steps, CFG on.
    MP4). The speed-up is plain / feature; |Δ| is the pixel difference from the plain
    frames (0..1 scale).
 
-    python benchmarks/local_backend.py [--pairs 41] [--repeats 7] [--steps 8]
+    python benchmarks/local_backend.py [--pairs 81] [--repeats 7] [--steps 8]
         [--features bf16,compile]
 """
 
@@ -345,7 +348,7 @@ def speed_features(entry: ModelEntry, steps: int, repeats: int, names: Sequence[
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7, help="warm shots timed per variant")
-    parser.add_argument("--pairs", type=int, default=41, help="gateway/bare pairs in section 0")
+    parser.add_argument("--pairs", type=int, default=81, help="gateway/bare pairs in section 0")
     parser.add_argument("--steps", type=int, default=8, help="denoising steps per shot")
     parser.add_argument(
         "--features",
