@@ -2,8 +2,10 @@
 
 Everything long-lived (database, store, catalog, adapters, executor) is built in
 the app's lifespan, never at import time. With no ``REELGATE_LOCAL_BACKEND_URLS``
-the local backend runs in this process, reached through the same HTTP API over an
-in-memory ASGI transport; this is the only module that imports ``local_backend``.
+the local backend runs in this process: the adapter calls its operations directly
+(:func:`in_process_backend`) and reads its model list over its HTTP API on an
+in-memory ASGI transport. With the CLI, this is the only place that imports
+``local_backend``.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from local_backend.families import load_all_models
 from local_backend.families.base import ModelInfo
 from local_backend.runner import Runner
 from local_backend.service import (
+    MAX_WAIT_S,
     GenerationCreate,
     GenerationView,
     LoadView,
@@ -89,7 +90,9 @@ def create_app(config: BackendConfig | None = None) -> FastAPI:
         return await service.create(body)
 
     @app.get("/v1/generations/{gen_id}", response_model=GenerationView)
-    async def read(gen_id: str, wait: Annotated[float, Query(ge=0, le=30)] = 0) -> GenerationView:
+    async def read(
+        gen_id: str, wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S)] = 0
+    ) -> GenerationView:
         return await service.read(gen_id, wait)
 
     @app.post("/v1/generations/{gen_id}/cancel", response_model=GenerationView)

@@ -33,6 +33,7 @@ from local_backend.runner import (
 )
 
 __all__ = [
+    "MAX_WAIT_S",
     "GenerationCreate",
     "GenerationError",
     "GenerationView",
@@ -41,6 +42,10 @@ __all__ = [
     "Problem",
     "invalid_request",
 ]
+
+
+#: The longest long poll, in seconds (the API refuses a longer ``wait``).
+MAX_WAIT_S = 30.0
 
 
 class GenerationCreate(GenerationParams):
@@ -129,9 +134,11 @@ class LocalService:
         return self.view(gen)
 
     async def read(self, gen_id: str, wait: float = 0) -> GenerationView:
+        """The generation; with ``wait`` (seconds, at most :data:`MAX_WAIT_S`), a long
+        poll that answers on its next change."""
         gen = self._lookup(gen_id)
-        if wait and not gen.terminal:
-            await self._wait_for_change(gen, wait)
+        if wait > 0 and not gen.terminal:
+            await self._wait_for_change(gen, min(wait, MAX_WAIT_S))
         return self.view(gen)
 
     async def cancel(self, gen_id: str) -> GenerationView:
@@ -213,8 +220,8 @@ class LocalService:
             if gen.status == seen and not gen.terminal:
                 await _until(changed, deadline)
             if seen == "queued" and gen.status == "running" and gen.started_at is not None:
-                changed.clear()
-                if gen.status == "running" and gen.step == 0:  # nothing else happened yet
+                changed.clear()  # then look again: the end may have come meanwhile
+                if gen.status == "running":  # steps are told no sooner than told_by
                     told_by = loop.time() + gen.started_at + STEP_NOTIFY_S - time.time()
                     await _until(changed, min(deadline, told_by))
         finally:

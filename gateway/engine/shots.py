@@ -92,12 +92,13 @@ class _Ctx:
     unsaved_event: dict[str, object] | None = None
     #: The step that sent the create was cancelled: the create records its own answer.
     abandoned: bool = False
-    #: Made with its job a moment ago (:meth:`ShotEngine.first_attempts`) and not yet
-    #: waited on: no cancel from another process can be waiting for its next step. A
-    #: submit answered "poll at once" (an in-process backend) keeps it so: the poll
-    #: follows within milliseconds of the job's commit, and a cancel flag read there
-    #: (one query a second, on the event loop) would land on the render's first steps.
-    fresh: bool = False
+    #: Until when (the engine clock) the job counts as new: made with its job
+    #: (:meth:`ShotEngine.first_attempts`) less than ``cancel_check_s`` ago, its steps
+    #: skip the cancel flags' read. A cancel from another process then reaches the
+    #: shot at most that much later, as between reads anyway; and the read (a query on
+    #: the event loop) no longer lands on a local render's first milliseconds, where its
+    #: submit and first long poll follow the job's commit at once.
+    fresh_until: float = 0.0
 
 
 class ShotEngine:
@@ -168,14 +169,8 @@ class ShotEngine:
         """
         live = self._live.pop(shot_id, None)
         if live is not None:
-            if live.fresh or not self._cancels.requested(live.job.id):
-                fresh, live.fresh = live.fresh, False
-                submitting = live.attempt.status == "pending"
-                delay = await self._step(live)
-                # Its first poll, at once, is still a moment old; a poll may wait (a long
-                # poll) and so ends freshness however soon the next one follows.
-                live.fresh = fresh and submitting and delay == 0
-                return delay
+            if live.fresh_until > self._clock.now() or not self._cancels.requested(live.job.id):
+                return await self._step(live)
             self._save(live)  # the cancel below reads the attempt from the database
         with self._db.session() as s:
             shot = s.get(Shot, shot_id)
@@ -741,8 +736,9 @@ class ShotEngine:
             for a in attempts
         ]
         job_row = Job(**job)
+        fresh = self._clock.now() + self._config.cancel_check_s
         ctxs = [
-            _Ctx(job_row, Shot(**shot), a, self._adapter_or_none(a.adapter), fresh=True)
+            _Ctx(job_row, Shot(**shot), a, self._adapter_or_none(a.adapter), fresh_until=fresh)
             for shot, a in zip(shots, attempts, strict=True)
         ]
         return FirstAttempts(rows, events, ctxs)

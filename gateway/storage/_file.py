@@ -46,15 +46,26 @@ __all__ = ["FileStore"]
 _CHUNK = 1 << 20
 #: The extended attribute holding an object's record.
 _XATTR = "user.reelgate.object"
-#: What a filesystem without (room for) user xattrs answers: fall back to a sidecar.
-_NO_XATTRS = {errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM, errno.E2BIG, errno.ERANGE}
+#: What a filesystem without (room for) user xattrs answers, or a file we may not tag
+#: (not ours): fall back to a sidecar. ext4 says ENOSPC for a value over its ≈4 KB room
+#: (metadata may take that), E2BIG past 64 KB.
+_NO_XATTRS = {
+    errno.ENOTSUP,
+    errno.EOPNOTSUPP,
+    errno.EPERM,
+    errno.EACCES,
+    errno.E2BIG,
+    errno.ERANGE,
+    errno.ENOSPC,
+}
 
 
 class FileStore:
     """An :class:`~gateway.storage.ObjectStore` on the local filesystem.
 
-    ``xattrs=False`` keeps every record in a sidecar file (for backups with tools that
-    drop extended attributes; a lost record costs a rehash and the content type).
+    ``xattrs=False`` keeps every record in a sidecar file. Copy a store with its xattrs
+    (``rsync -X``, ``cp --preserve=xattr``): one that lost them still reads, each
+    object's hash recomputed, its content type and metadata gone.
     """
 
     def __init__(self, root: Path | str, *, chunk_size: int = _CHUNK, xattrs: bool = True) -> None:
@@ -320,9 +331,11 @@ def _set_record(fd: int, record: dict[str, Any]) -> bool:
     try:
         os.setxattr(fd, _XATTR, json.dumps(record, sort_keys=True).encode())
     except OSError as exc:
-        if exc.errno in _NO_XATTRS:
-            return False
-        raise
+        if exc.errno not in _NO_XATTRS:
+            raise
+        with contextlib.suppress(OSError):  # an earlier try's record would outrank the sidecar
+            os.removexattr(fd, _XATTR)
+        return False
     return True
 
 
@@ -381,7 +394,7 @@ def _open_object(path: Path, key: str, whole: bool) -> tuple[BinaryIO, str | Non
     if not whole:
         return file, None
     st = os.fstat(file.fileno())
-    side = _read_record(path)
+    side = _read_record(path, file.fileno())
     if side.get("ino") != st.st_ino or side.get("bytes") != st.st_size:
         return file, None  # no sidecar, or one for another inode: nothing recorded to check
     sha = side.get("sha256")
@@ -395,10 +408,11 @@ def _read_hashed(file: BinaryIO, size: int, digest: hashlib._Hash | None) -> byt
     return data
 
 
-def _read_record(path: Path) -> dict[str, Any]:
-    """The object's record: its extended attribute, else its sidecar, else nothing."""
+def _read_record(path: Path, fd: int | None = None) -> dict[str, Any]:
+    """The object's record: its extended attribute (of the open file ``fd`` when given,
+    so record and bytes come from one inode), else its sidecar, else nothing."""
     try:
-        raw = os.getxattr(path, _XATTR)
+        raw = os.getxattr(path if fd is None else fd, _XATTR)
     except (OSError, AttributeError):  # none on the file, or no xattrs here at all
         try:
             raw = _sidecar(path).read_bytes()

@@ -255,25 +255,39 @@ async def test_a_cancel_flagged_by_another_process_stops_a_polled_shot(
     assert vendor.canceled == ["task-1"]
 
 
-async def test_the_first_poll_after_a_fresh_submit_reads_no_cancel_flags(
+class SteppedClock(InstantClock):
+    """Real time plus what a test adds; sleeps only yield."""
+
+    def __init__(self) -> None:
+        self.added = 0.0
+
+    def now(self) -> float:
+        return super().now() + self.added
+
+
+async def test_a_new_jobs_steps_read_no_cancel_flags_for_a_period(
     tmp_path, database_url, clip
 ) -> None:
-    """A new job's first poll follows its submit at once (an in-process backend answers
-    "poll now"): a cancel from elsewhere cannot be waiting yet, so the flags' read (one
-    query a second) is left to the polls after it, not put on the render's first steps."""
+    """A job less than cancel_check_s old cannot have waited that long for a cancel from
+    elsewhere: its submit and polls skip the flags' read (a query on the event loop,
+    which would land on a local render's first milliseconds); after that, polls read."""
     from sqlalchemy import event
 
+    clock = SteppedClock()
     flag_reads: list[str] = []
     reads_before_poll: list[int] = []
 
     class Recording(ScriptedVendor):
         async def poll(self, backend_job_id: str) -> JobStatus:
             reads_before_poll.append(len(flag_reads))
+            clock.added += 0.6  # each poll takes 0.6 s of the job's life
             return await super().poll(backend_job_id)
 
     running = JobStatus(state="running", next_poll_s=0)
-    vendor = Recording(clip, states=[running, running, JobStatus(state="succeeded")])
-    async with open_gateway(tmp_path / "data", database_url, adapters={"runway": vendor}) as gw:
+    vendor = Recording(clip, states=[running] * 3 + [JobStatus(state="succeeded")])
+    async with open_gateway(
+        tmp_path / "data", database_url, adapters={"runway": vendor}, clock=clock
+    ) as gw:
 
         def before(conn, cursor, statement, *_):  # type: ignore[no-untyped-def]
             if "cancel_requested IS" in statement:
@@ -281,9 +295,9 @@ async def test_the_first_poll_after_a_fresh_submit_reads_no_cancel_flags(
 
         event.listen(gw.runtime.db.engine, "before_cursor_execute", before)
         job = await gw.client.jobs.wait(await gw.client.jobs.create(CHARACTER), timeout=60)
-    assert job.status == "succeeded" and vendor.polls == 3
-    # None before the first poll; the second (after a poll that could have waited) reads.
-    assert reads_before_poll[:2] == [0, 1]
+    assert job.status == "succeeded" and vendor.polls == 4
+    # At 0 s and 0.6 s old: no read; at 1.2 s (past cancel_check_s = 1 s) a read, once.
+    assert reads_before_poll == [0, 0, 1, 1]
 
 
 async def test_an_unexpected_error_is_retried_not_stranded(tmp_path, database_url, clip) -> None:

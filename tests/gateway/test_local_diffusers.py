@@ -144,7 +144,7 @@ def slow_config(tiny_models: Path, tmp_path: Path, steps: int) -> Path:
 
 
 async def test_wait_shows_step_k_of_n(tmp_path: Path, tiny_models: Path) -> None:
-    # Enough steps to outlast the backend's 0.2 s between step wakes (a shorter job
+    # Enough steps to outlast the backend's 0.5 s between step wakes (a shorter job
     # reports only its end), on a fast machine too.
     config = slow_config(tiny_models, tmp_path, steps=64)
     seen: list[tuple[int | None, int | None]] = []

@@ -97,6 +97,25 @@ async def test_the_record_rides_on_the_file_where_the_filesystem_allows(tmp_path
     assert head is not None and head.content_type == "application/json"
 
 
+async def test_a_record_too_big_for_the_filesystems_xattrs_goes_to_a_sidecar(
+    tmp_path: Path,
+) -> None:
+    """Metadata within S3's 2 KB can still outgrow ext4's ≈4 KB of xattr room once in
+    JSON (ENOSPC): the put falls back to a sidecar instead of failing."""
+    store = FileStore(tmp_path / "objects")
+    metadata = {f"k{i:03d}": "x" for i in range(370)}  # 1,850 bytes; ≈4.8 KB as JSON
+    await store.put_bytes(KEY, b"video", metadata=metadata)
+    head = await store.head(KEY)
+    assert head is not None and head.metadata == metadata
+    on_file = True
+    try:
+        os.getxattr(store.root / KEY, "user.reelgate.object")
+    except OSError:
+        on_file = False
+    sidecar = (store.root / (KEY + ".meta.json")).exists()
+    assert on_file != sidecar  # one record, wherever it fitted
+
+
 async def test_a_sidecar_store_stays_readable_and_an_overwrite_drops_its_sidecar(
     tmp_path: Path,
 ) -> None:
