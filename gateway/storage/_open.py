@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 from urllib.request import url2pathname
 
 from ._base import ObjectStore, StorageConfigError
@@ -16,7 +16,8 @@ __all__ = ["open_store"]
 def open_store(url: str, *, data_dir: Path) -> ObjectStore:
     """Open ``file:///abs``, ``file://rel`` (under ``data_dir``), a plain path,
     ``s3://bucket/prefix?options`` (see :func:`~gateway.storage._s3.s3_store_from_url`),
-    or fail clearly.
+    or fail clearly. A file URL takes ``?xattrs=false``: each object's record in a
+    sidecar file, not on the file (see :class:`FileStore`).
 
     Nothing is created on disk and nothing is sent to S3 until the first call.
     """
@@ -28,13 +29,31 @@ def open_store(url: str, *, data_dir: Path) -> ObjectStore:
     if scheme == "s3":
         return s3_store_from_url(text)
     if scheme == "file":
-        return FileStore(_under(data_dir, _file_url_path(parts.netloc, parts.path)))
+        path = _under(data_dir, _file_url_path(parts.netloc, parts.path))
+        return FileStore(path, xattrs=_xattrs_option(parts.query))
     if not scheme or len(scheme) == 1:  # a plain path, or a Windows drive letter
         return FileStore(_under(data_dir, Path(text)))
     raise StorageConfigError(
         f"unsupported storage URL {url!r}: use file:///absolute/path, file://relative/path, "
         "a folder path, or s3://bucket/prefix"
     )
+
+
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def _xattrs_option(query: str) -> bool:
+    """A file URL's options: only ``xattrs`` (true by default)."""
+    options = parse_qs(query, keep_blank_values=True)
+    unknown = sorted(set(options) - {"xattrs"})
+    if unknown:
+        raise StorageConfigError(
+            f"unknown file store option {', '.join(unknown)}: the only one is xattrs=true|false"
+        )
+    value = options.get("xattrs", ["true"])[-1].strip().lower()
+    if value not in _BOOLEANS:
+        raise StorageConfigError(f"xattrs={value!r} in the storage URL: use true or false")
+    return _BOOLEANS[value]
 
 
 def _file_url_path(netloc: str, path: str) -> Path:

@@ -208,6 +208,17 @@ def test_open_store_urls(tmp_path: Path, url: str, expected: str) -> None:
     assert not store.root.exists()  # nothing is created until the first put
 
 
+def test_a_file_url_can_keep_records_in_sidecars(tmp_path: Path) -> None:
+    assert open_store("file:///srv/objects", data_dir=tmp_path)._xattrs == hasattr(os, "setxattr")
+    store = open_store("file:///srv/objects?xattrs=false", data_dir=tmp_path)
+    assert isinstance(store, FileStore) and store.root == Path("/srv/objects")
+    assert not store._xattrs
+    with pytest.raises(StorageConfigError, match="the only one is xattrs"):
+        open_store("file:///srv/objects?sidecars=1", data_dir=tmp_path)
+    with pytest.raises(StorageConfigError, match="use true or false"):
+        open_store("file:///srv/objects?xattrs=maybe", data_dir=tmp_path)
+
+
 @pytest.mark.parametrize("url", ["", "ftp://host/x", "gs://bucket"])
 def test_open_store_rejects_unknown_urls(tmp_path: Path, url: str) -> None:
     with pytest.raises(StorageConfigError):
