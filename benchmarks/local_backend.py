@@ -55,12 +55,11 @@ from typing import Any
 # local_backend package it measures.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
 
-import httpx
 import numpy as np
 import torch
 import uvicorn
 
-from gateway.app import create_app, in_process_backend
+from gateway.app import create_app, embedded_local_adapter
 from gateway.settings import Settings
 from local_backend.config import ModelEntry
 from local_backend.families.base import GenerationParams
@@ -160,7 +159,6 @@ def bare_call(pipe: Any, steps: int, seed: int, prompt: str) -> None:
 async def gateway_vs_bare(entry: ModelEntry, steps: int, pairs: int, work: Path) -> None:
     """The bare call runs on the backend's device thread too (``Runner.run_on_device``):
     torch work on two threads slows both, and the gateway only ever uses one."""
-    from adapters.local import LocalBackendAdapter
     from local_backend.app import create_app as create_backend
     from local_backend.config import load_config
 
@@ -169,12 +167,7 @@ async def gateway_vs_bare(entry: ModelEntry, steps: int, pairs: int, work: Path)
     )
     backend = create_backend(load_config(config))
     runner = backend.state.runner
-    # As the embedded gateway builds it (gateway.app): generations called in-process,
-    # model lists over the same API on an ASGI transport.
-    local = LocalBackendAdapter(
-        [httpx.AsyncClient(transport=httpx.ASGITransport(app=backend), base_url="http://local")],
-        in_process=[in_process_backend(backend)],
-    )
+    local = embedded_local_adapter(backend)  # as the embedded gateway builds it
     await local.refresh()
     # The client polls as a remote one would (the server's 0.5 s hint), over a loopback
     # socket to the gateway served by uvicorn in this process, as ``reelgate serve`` runs

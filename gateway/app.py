@@ -21,6 +21,7 @@ import httpx
 from fastapi import FastAPI
 
 from adapters.base import Adapter
+from adapters.local import InProcessBackend, LocalBackendAdapter, LocalProblem
 from gateway.api.problems import install_problem_handlers
 from gateway.api.routes import admin, billing, callbacks, catalog, health, jobs, shots
 from gateway.c2pa import C2paSigner
@@ -48,10 +49,9 @@ from gateway.settings import ConfigError, Settings
 from gateway.storage import open_store
 
 if TYPE_CHECKING:
-    from adapters.local import InProcessBackend
     from local_backend.config import BackendConfig
 
-__all__ = ["build_runtime", "create_app", "in_process_backend"]
+__all__ = ["build_runtime", "create_app", "embedded_local_adapter", "in_process_backend"]
 
 log = logging.getLogger("reelgate")
 
@@ -61,16 +61,15 @@ class _Embedded:
     (:class:`adapters.local.InProcessBackend`): its refusals become ``LocalProblem``."""
 
     def __init__(self, service: Any) -> None:
-        from adapters.local import LocalProblem
         from local_backend.service import Problem
 
-        self._service, self._problem, self._refusal = service, LocalProblem, Problem
+        self._service, self._refusal = service, Problem
 
     async def _call(self, call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
         try:
             return await call
         except self._refusal as exc:
-            raise self._problem(exc.status, exc.body()) from None
+            raise LocalProblem(exc.status, exc.body()) from None
 
     async def create_json(self, payload: dict[str, Any]) -> dict[str, Any]:
         return await self._call(self._service.create_json(payload))
@@ -92,15 +91,21 @@ def in_process_backend(backend: FastAPI) -> InProcessBackend:
     return _Embedded(backend.state.service)
 
 
-async def _local_adapter(settings: Settings, runtime_closers: list[Any]) -> Adapter:
-    from adapters.local import LocalBackendAdapter
+def embedded_local_adapter(backend: FastAPI) -> LocalBackendAdapter:
+    """The adapter for a backend app built in this process: generations called directly,
+    model lists and loads over its API on an in-memory ASGI transport."""
+    transport = httpx.ASGITransport(app=backend)
+    client = httpx.AsyncClient(transport=transport, base_url="http://local-backend")
+    return LocalBackendAdapter([client], in_process=[in_process_backend(backend)])
 
-    in_process: list[InProcessBackend] = []
+
+async def _local_adapter(settings: Settings, runtime_closers: list[Any]) -> Adapter:
     if settings.local_backend_urls:
         clients = [
             httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(30, connect=5))
             for url in settings.local_backend_urls
         ]
+        adapter = LocalBackendAdapter(clients)
     else:
         from local_backend.app import create_app as create_backend
         from local_backend.config import BackendConfig
@@ -111,10 +116,7 @@ async def _local_adapter(settings: Settings, runtime_closers: list[Any]) -> Adap
             backend = create_backend(config or BackendConfig())
         except RuntimeError as exc:  # diffusers models listed, torch not installed
             raise ConfigError(f"REELGATE_LOCAL_MODELS={settings.local_models}: {exc}") from None
-        # Model lists and loads over its API; generations called directly (no HTTP).
-        transport = httpx.ASGITransport(app=backend)
-        clients = [httpx.AsyncClient(transport=transport, base_url="http://local-backend")]
-        in_process = [in_process_backend(backend)]
+        adapter = embedded_local_adapter(backend)
 
         async def _close_backend() -> None:
             close = getattr(backend.state, "close", None)
@@ -122,7 +124,6 @@ async def _local_adapter(settings: Settings, runtime_closers: list[Any]) -> Adap
                 close()
 
         runtime_closers.append(_close_backend)
-    adapter = LocalBackendAdapter(clients, in_process=in_process)
     await adapter.refresh()
     return adapter
 

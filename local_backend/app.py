@@ -101,9 +101,7 @@ def create_app(config: BackendConfig | None = None) -> FastAPI:
 
     @app.get("/v1/generations/{gen_id}/content")
     async def content(gen_id: str) -> StreamingResponse:
-        gen = runner.get(gen_id)
-        if gen is None:
-            raise Problem(404, "generation_not_found", f"No generation {gen_id!r}.")
+        gen = service.lookup(gen_id)
         if gen.status != "succeeded" or gen.path is None or not gen.path.exists():
             raise Problem(409, "not_ready", f"Generation {gen_id} is {gen.status}.")
         path = gen.path

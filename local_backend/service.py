@@ -136,13 +136,13 @@ class LocalService:
     async def read(self, gen_id: str, wait: float = 0) -> GenerationView:
         """The generation; with ``wait`` (seconds, at most :data:`MAX_WAIT_S`), a long
         poll that answers on its next change."""
-        gen = self._lookup(gen_id)
+        gen = self.lookup(gen_id)
         if wait > 0 and not gen.terminal:
             await self._wait_for_change(gen, min(wait, MAX_WAIT_S))
         return self.view(gen)
 
     async def cancel(self, gen_id: str) -> GenerationView:
-        gen = self._lookup(gen_id)
+        gen = self.lookup(gen_id)
         self.runner.cancel(gen)
         if gen.status == "running":
             await self._wait_for_change(gen, 5)
@@ -176,7 +176,8 @@ class LocalService:
 
     # --- internals ------------------------------------------------------------------
 
-    def _lookup(self, gen_id: str) -> Generation:
+    def lookup(self, gen_id: str) -> Generation:
+        """The generation, or the API's 404 ``generation_not_found``."""
         gen = self.runner.get(gen_id)
         if gen is None:
             raise Problem(404, "generation_not_found", f"No generation {gen_id!r}.")

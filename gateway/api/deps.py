@@ -41,9 +41,7 @@ async def _principal(
     token = credentials.credentials
     # A miss reads the key's row: inline on SQLite, on the database's threads otherwise
     # (``Database.run``), like every other query a request makes.
-    principal = runtime.auth.cached(token) or await runtime.db.run(
-        runtime.auth.authenticate, token
-    )
+    principal = runtime.auth.cached(token) or await runtime.db.run(runtime.auth.authenticate, token)
     if principal is None:
         raise ServiceError(
             401, "invalid_api_key", "The API key is not valid or was revoked.", headers=challenge
