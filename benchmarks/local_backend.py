@@ -9,11 +9,14 @@ a temp folder, at 64x64, 17 frames, 8 steps, CFG on.
    embedded gateway calls it: warm pool, per-shot pipeline, progress callback, H.264
    encode → fetch → store → provenance), from the client's POST to the job recorded
    done, against a bare ``WanPipeline(...)`` call in the same process on the same
-   weights. Beside the ratio it prints the gateway's own time before the backend
-   starts the shot and after it ends (the backend's clock, medians), and the backend's
-   time over the bare call's. They run in ``--pairs`` pairs, in random
-   order, each timed run right after an untimed bare call (the device busy, as under
-   load); the ratio is the median of the pairs' ratios. Why so: this machine's speed
+   weights. The backend renders under ``torch.inference_mode`` (diffusers' own call
+   uses ``no_grad``), so the bare call is timed both ways: the target's ratio is
+   against the plain call, and the ratio against the inference-mode call leaves the
+   gateway's own share alone. Beside them it prints the gateway's own time before the
+   backend starts the shot and after it ends (the backend's clock, medians), and the
+   backend's time over the bare call's. They run in ``--pairs`` sets of three, in
+   random order, each timed run right after an untimed bare call (the device busy,
+   as under load); each ratio is the median of the sets' ratios. Why so: this machine's speed
    flips between two levels (≈135 and ≈215 ms a bare call) every few seconds, so
    medians taken apart can catch different levels (two identical bare runs gave
    medians 1.34x apart); and a call after 0.3 s idle ran 3-6% slower than one right
@@ -156,6 +159,13 @@ def bare_call(pipe: Any, steps: int, seed: int, prompt: str) -> None:
     )
 
 
+def bare_inference_call(pipe: Any, steps: int, seed: int, prompt: str) -> None:
+    """The bare call under ``torch.inference_mode``, as the backend runs its renders: the
+    baseline that leaves the gateway's own time alone in the ratio."""
+    with torch.inference_mode():
+        bare_call(pipe, steps, seed, prompt)
+
+
 async def gateway_vs_bare(entry: ModelEntry, steps: int, pairs: int, work: Path) -> None:
     """The bare call runs on the backend's device thread too (``Runner.run_on_device``):
     torch work on two threads slows both, and the gateway only ever uses one."""
@@ -181,12 +191,16 @@ async def gateway_vs_bare(entry: ModelEntry, steps: int, pairs: int, work: Path)
     before_s: list[float] = []  # the client's POST → the backend starts the shot
     after_s: list[float] = []  # the backend done → the job recorded done
     bare_s: list[float] = []
-    order = random.Random(pairs)  # which of a pair goes first: reproducible, unbiased
+    strict_s: list[float] = []  # the bare call in inference mode
+    order = random.Random(pairs)  # which of a set goes first: reproducible, unbiased
     prompt_sent: str | None = None
     async with serving(app) as url, sdk_client(url, app.state.runtime.bootstrap_key) as shoot:
         for i in range(pairs + 2):  # two warm-ups: pipeline load, first kernels
-            first_gateway = prompt_sent is None or order.random() < 0.5
-            for part in ("gateway", "bare") if first_gateway else ("bare", "gateway"):
+            parts = ["gateway", "bare", "strict"]
+            if prompt_sent is not None:  # the first run learns the prompt the gateway sends
+                order.shuffle(parts)
+            took: dict[str, float] = {}
+            for part in parts:
                 if prompt_sent is not None:  # each timed run right after an untimed call
                     warm_up = partial(bare_call, pipe, steps, i, prompt_sent)
                     await asyncio.to_thread(runner.run_on_device, warm_up)
@@ -194,34 +208,43 @@ async def gateway_vs_bare(entry: ModelEntry, steps: int, pairs: int, work: Path)
                     t0, job = await shoot({"shots": [{**GATEWAY_SHOT, "seed": i}]})
                     shot = job["shots"][0]
                     assert job["status"] == "succeeded", shot["error_message"]
-                    total = datetime.fromisoformat(job["updated_at"]).timestamp() - t0
+                    took[part] = datetime.fromisoformat(job["updated_at"]).timestamp() - t0
                     prompt_sent = prompt_sent or shot["plan"]["prompt_sent"]
                     assert shot["plan"]["prompt_sent"] == prompt_sent
                     gen = await local.generation(shot["attempts"][-1]["backend_job_id"])
                 else:
                     assert prompt_sent is not None
-                    call = partial(bare_call, pipe, steps, i, prompt_sent)
-                    bare, _ = await asyncio.to_thread(runner.run_on_device, partial(timed, call))
+                    fn = bare_call if part == "bare" else bare_inference_call
+                    call = partial(timed, partial(fn, pipe, steps, i, prompt_sent))
+                    took[part], _ = await asyncio.to_thread(runner.run_on_device, call)
             if i >= 2:
-                gateway_s.append(total)
-                bare_s.append(bare)
+                gateway_s.append(took["gateway"])
+                bare_s.append(took["bare"])
+                strict_s.append(took["strict"])
                 backend_s.append(_seconds(gen["started_at"], gen["finished_at"]))
                 before_s.append(datetime.fromisoformat(gen["started_at"]).timestamp() - t0)
                 after_s.append(_seconds(gen["finished_at"], job["updated_at"]))
     backend.state.close()
-    g, b, r = (statistics.median(x) * 1000 for x in (gateway_s, bare_s, backend_s))
-    paired = statistics.median(g / b for g, b in zip(gateway_s, bare_s, strict=True))
+    g, b, st, r = (statistics.median(x) * 1000 for x in (gateway_s, bare_s, strict_s, backend_s))
+
+    def paired(xs: list[float], ys: list[float]) -> float:
+        return statistics.median(x / y for x, y in zip(xs, ys, strict=True))
+
     print(f"gateway vs bare diffusers: tiny Wan 64x64, 17 frames, {steps} steps, CFG on")
     print(f"  bare WanPipeline call   {b:8.1f} ms   (median of {pairs}, same process and thread)")
+    print(f"    in inference_mode     {st:8.1f} ms   (as the backend calls it)")
     print(f"  through the gateway     {g:8.1f} ms   (POST → job recorded done, incl. MP4)")
     print(f"    of which the backend  {r:8.1f} ms   (pipeline call + H.264 encode)")
     before, after = (statistics.median(x) * 1000 for x in (before_s, after_s))
     print(f"    before it starts      {before:8.1f} ms   (POST, job recorded, submitted)")
     print(f"    after it ends         {after:8.1f} ms   (fetch, store, provenance, recorded)")
-    print(f"  ratio gateway / bare    {paired:8.2f}x   target <= 1.10 (median of {pairs} pairs)")
+    ratio = paired(gateway_s, bare_s)
+    print(f"  ratio gateway / bare    {ratio:8.2f}x   target <= 1.10 (median of {pairs} sets)")
     print(f"  ratio of the medians    {g / b:8.2f}x   (for comparison: drifts with the machine)")
-    in_backend = statistics.median(r / b for r, b in zip(backend_s, bare_s, strict=True))
-    print(f"  ratio backend / bare    {in_backend:8.2f}x   (the render's share, median of pairs)\n")
+    strict = paired(gateway_s, strict_s)
+    print(f"  ratio gateway / bare in inference_mode {strict:5.2f}x   (the gateway's own share)")
+    share = paired(backend_s, bare_s)
+    print(f"  ratio backend / bare    {share:8.2f}x   (the render's share, median of sets)\n")
 
 
 @contextlib.asynccontextmanager
@@ -341,7 +364,7 @@ def speed_features(entry: ModelEntry, steps: int, repeats: int, names: Sequence[
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7, help="warm shots timed per variant")
-    parser.add_argument("--pairs", type=int, default=81, help="gateway/bare pairs in section 0")
+    parser.add_argument("--pairs", type=int, default=81, help="sets of three timed in section 0")
     parser.add_argument("--steps", type=int, default=8, help="denoising steps per shot")
     parser.add_argument(
         "--features",

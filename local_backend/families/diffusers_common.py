@@ -282,7 +282,12 @@ class DiffusersTask:
 
     def denoise(self, on_step: OnStep, device: str) -> Any:
         """The shot's frames, floats in [0, 1] shaped (frames, height, width, 3): what
-        ``run`` encodes."""
+        ``run`` encodes.
+
+        Under ``torch.inference_mode``, not the ``no_grad`` diffusers sets: no tensor of a
+        render is ever differentiated, so torch can skip version counters and view
+        tracking on every op (tiny Wan on CPU: 3% faster, bytes unchanged).
+        """
         pipe = self.model.request_pipeline(device)
         width, height = self.size
 
@@ -305,7 +310,8 @@ class DiffusersTask:
         }
         if self.image is not None:
             kwargs["image"] = self.image
-        return pipe(**kwargs).frames[0]
+        with torch.inference_mode():
+            return pipe(**kwargs).frames[0]
 
 
 def to_uint8(video: Any) -> np.ndarray[Any, Any]:

@@ -172,3 +172,30 @@ def test_an_idle_device_forks_the_next_requests_pipeline_ahead(tiny_root: Path) 
     pool.put_spare(model.entry.id, spare)
     assert model.request_pipeline("cpu") is spare and not pool.has_spare(model.entry.id)
     assert model.request_pipeline("cpu") not in (first, spare)
+
+
+def test_a_render_runs_in_inference_mode_with_a_plain_diffusers_calls_frames(
+    tiny_root: Path,
+) -> None:
+    """``torch.inference_mode`` is only a speed-up: the frames are a plain call's, exactly."""
+    import diffusers
+
+    model = DiffusersModel(tiny_entries(tiny_root)[0], WAN, WarmPool())
+    task = model.prepare(GenerationParams.model_validate(tiny_shot(seed=3, prompt="a red sky")))
+    modes: list[bool] = []
+    frames = task.denoise(lambda _: modes.append(torch.is_inference_mode_enabled()), "cpu")
+    assert modes == [True] * task.steps
+    plain = diffusers.WanPipeline.from_pretrained(model.entry.path)
+    plain.set_progress_bar_config(disable=True)
+    expected = plain(
+        prompt="a red sky",
+        width=task.size[0],
+        height=task.size[1],
+        num_frames=task.frames,
+        num_inference_steps=task.steps,
+        guidance_scale=task.guidance_scale,
+        generator=torch.Generator("cpu").manual_seed(3),
+        output_type="np",
+    ).frames[0]
+    assert not torch.is_inference_mode_enabled()
+    np.testing.assert_array_equal(np.asarray(frames), expected)
