@@ -50,6 +50,7 @@ from gateway.storage import open_store
 
 if TYPE_CHECKING:
     from local_backend.config import BackendConfig
+    from local_backend.service import LocalService
 
 __all__ = ["build_runtime", "create_app", "embedded_local_adapter", "in_process_backend"]
 
@@ -60,7 +61,7 @@ class _Embedded:
     """The in-process local backend's service as the adapter calls it
     (:class:`adapters.local.InProcessBackend`): its refusals become ``LocalProblem``."""
 
-    def __init__(self, service: Any) -> None:
+    def __init__(self, service: LocalService) -> None:
         from local_backend.service import Problem
 
         self._service, self._refusal = service, Problem
@@ -81,8 +82,7 @@ class _Embedded:
         return await self._call(self._service.cancel_json(gen_id))
 
     def output(self, gen_id: str) -> Path | None:
-        path: Path | None = self._service.output(gen_id)
-        return path
+        return self._service.output(gen_id)
 
 
 def in_process_backend(backend: FastAPI) -> InProcessBackend:
